@@ -1,0 +1,31 @@
+"""htsr_utils: heavy-tailed self-regularization (HT-SR) metrics of PyTorch weights.
+
+The pipeline is weights -> ESD -> power-law fit -> metrics:
+
+>>> from htsr_utils import analyze, summarize
+>>> details = analyze(model, convention="sdm2020")   # one row per weight matrix
+>>> summarize(details)                               # alpha-hat, log norm, ...
+"""
+
+from .conventions import CONVENTIONS, Convention, get_convention
+from .esd import esd
+from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, summarize
+from .powerlaw_fit import PowerLawFit, fit_powerlaw
+from .weights import (
+    NoAnalyzableLayersError,
+    NonFiniteWeightsError,
+    SkippedLayer,
+    WeightFileError,
+    WeightMatrix,
+    load_state_dict,
+    weight_matrices,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS", "Convention", "DETAIL_COLUMNS", "NoAnalyzableLayersError",
+    "NonFiniteWeightsError", "PowerLawFit", "SUMMARY_METRICS", "SkippedLayer",
+    "WeightFileError", "WeightMatrix", "analyze", "esd", "fit_powerlaw", "get_convention",
+    "load_state_dict", "summarize", "weight_matrices", "__version__",
+]

@@ -1,0 +1,177 @@
+"""Per-matrix heavy-tail metrics (:func:`analyze`) and per-model averages (:func:`summarize`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .conventions import Convention, get_convention
+from .esd import esd
+from .powerlaw_fit import fit_powerlaw
+from .weights import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
+
+#: Columns of the per-matrix table, in order.
+DETAIL_COLUMNS = [
+    "layer", "layer_type", "layer_index", "slice", "N", "M", "Q", "num_evals", "lambda_max",
+    "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
+    "log_norm_sq", "log_spectral_norm", "log_alpha_norm", "stable_rank", "status", "warning",
+]
+
+#: Per-model metrics returned by :func:`summarize`.
+SUMMARY_METRICS = [
+    "alpha_hat", "alpha_hat_star", "alpha_mean", "log_norm", "log_spectral_norm",
+    "log_alpha_norm", "L", "N_alpha",
+]
+
+#: ``alpha`` below / above these bounds gets the weightwatcher warning.
+OVER_TRAINED_ALPHA = 2.0
+UNDER_TRAINED_ALPHA = 6.0
+
+
+def analyze(
+    model: ModelLike,
+    convention: str | Convention = "sdm2020",
+    device: str = "cpu",
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Fit every weight matrix of ``model`` and return one row per matrix.
+
+    Parameters
+    ----------
+    model : nn.Module, state dict or weight file path
+        See :func:`htsr_utils.weight_matrices`.
+    convention : str or Convention
+        ``"sdm2020"`` (default), ``"natcomm2021"``, ``"ww"`` or ``"paper_text"``.
+    device : str
+        Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
+    progress : bool
+        Show a progress bar over layers.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`DETAIL_COLUMNS`.  ``alpha_weighted = alpha * log10(lambda_max)``,
+        ``log_norm = log10 ||W||_F``, ``log_norm_sq = log10 ||W||_F^2``,
+        ``log_spectral_norm = log10 lambda_max``, ``log_alpha_norm = log10 sum lambda^alpha``,
+        ``stable_rank = ||W||_F^2 / lambda_max``.  A matrix whose ESD cannot be fitted keeps
+        its row with NaN fit values and a ``status`` saying why.  ``attrs`` holds the
+        convention name and the skipped layers.
+
+    Raises
+    ------
+    NoAnalyzableLayersError
+        If the model has no layer the convention analyzes.
+    NonFiniteWeightsError
+        If a layer has NaN or Inf weights.
+    """
+    conv = get_convention(convention)
+    rows: list[dict] = []
+    skipped: list[SkippedLayer] = []
+    items = iter_layers(model, conv)
+    for item in tqdm(items, desc="layers", disable=not progress, leave=False):
+        if isinstance(item, SkippedLayer):
+            skipped.append(item)
+        else:
+            rows.extend(_layer_rows(item, conv, device))
+    if not any(row["status"] != "below_min_dim" for row in rows):
+        reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
+        raise NoAnalyzableLayersError(
+            f"no layer of this model is analyzed under convention {conv.name!r}"
+            + (f" (skipped: {reasons}{' ...' if len(skipped) > 5 else ''})" if skipped else " (no weights found)")
+        )
+    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+    details.attrs["convention"] = conv.name
+    details.attrs["skipped"] = [vars(s) for s in skipped]
+    return details
+
+
+def _layer_rows(item: LayerWeights, conv: Convention, device: str) -> list[dict]:
+    n, m = item.shape
+    evals = esd(item.batch, device=device) * item.scale**2
+    frob_sq = evals.sum(axis=1)
+    if conv.drop_smallest:
+        evals = evals[:, 1:]
+    if item.pooled:
+        spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
+    else:
+        spectra = [(_slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+    base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
+            "N": n, "M": m, "Q": n / m}
+    return [base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim)
+            for label, e, f in spectra]
+
+
+def _slice_label(position: tuple[int, ...] | None) -> str | None:
+    return None if position is None else ",".join(map(str, position))
+
+
+def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool) -> dict:
+    """Fit one ESD and compute its metrics."""
+    lambda_max = float(evals.max()) if evals.size else 0.0
+    kept = evals[evals > conv.eval_floor]
+    row = {
+        "num_evals": int(kept.size),
+        "lambda_max": lambda_max,
+        "log_norm": 0.5 * np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_norm_sq": np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_spectral_norm": np.log10(lambda_max) if lambda_max > 0 else np.nan,
+        "stable_rank": frob_sq / lambda_max if lambda_max > 0 else np.nan,
+        "alpha": np.nan, "xmin": np.nan, "xmax": np.nan, "D": np.nan, "sigma": np.nan,
+        "n_tail": 0, "alpha_weighted": np.nan, "log_alpha_norm": np.nan, "warning": "",
+    }
+    if below_min_dim:
+        return row | {"status": "below_min_dim"}
+    if lambda_max <= 0:
+        return row | {"status": "zero_matrix"}
+    fit = fit_powerlaw(kept, xmax=conv.fit_xmax)
+    row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
+            "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
+    if fit.status == "ok":
+        row["alpha_weighted"] = fit.alpha * np.log10(lambda_max)
+        log_terms = fit.alpha * np.log(kept)
+        row["log_alpha_norm"] = float(np.logaddexp.reduce(log_terms) / np.log(10.0))
+        if fit.alpha < OVER_TRAINED_ALPHA:
+            row["warning"] = "over-trained"
+        elif fit.alpha > UNDER_TRAINED_ALPHA:
+            row["warning"] = "under-trained"
+    return row
+
+
+def summarize(details: pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """Average the per-matrix metrics of :func:`analyze` into per-model values.
+
+    Parameters
+    ----------
+    details : DataFrame
+        Output of :func:`analyze`; with a ``model`` column, one summary per model.
+
+    Returns
+    -------
+    Series or DataFrame
+        :data:`SUMMARY_METRICS`: ``alpha_hat`` (mean ``alpha_weighted`` over fitted
+        matrices), ``alpha_hat_star`` (the same without the last layer), ``alpha_mean``,
+        ``log_norm``, ``log_spectral_norm`` (for natcomm2021 also over the small matrices
+        it skips elsewhere), ``log_alpha_norm``, ``L`` (analyzed layers) and ``N_alpha``
+        (fitted matrices).
+    """
+    if "model" in details.columns:
+        return pd.DataFrame({name: _summary(group) for name, group in details.groupby("model", sort=False)}).T
+    return pd.Series(_summary(details), name=details.attrs.get("model"))
+
+
+def _summary(details: pd.DataFrame) -> dict[str, float]:
+    fitted = details[details["status"] == "ok"]
+    counted = details[details["status"] != "below_min_dim"]
+    last = counted["layer_index"].max()
+    return {
+        "alpha_hat": fitted["alpha_weighted"].mean(),
+        "alpha_hat_star": fitted.loc[fitted["layer_index"] != last, "alpha_weighted"].mean(),
+        "alpha_mean": fitted["alpha"].mean(),
+        "log_norm": counted["log_norm"].mean(),
+        "log_spectral_norm": details["log_spectral_norm"].mean(),
+        "log_alpha_norm": fitted["log_alpha_norm"].mean(),
+        "L": int(counted["layer"].nunique()),
+        "N_alpha": int(len(fitted)),
+    }

@@ -1,0 +1,288 @@
+"""Extraction of layer weight matrices from PyTorch models, state dicts and weight files.
+
+A Linear weight gives one matrix; a Conv2d weight of shape ``(out, in, kh, kw)`` gives one
+``(out, in)`` matrix per kernel position (or, for the pooled convention, one ESD per layer);
+a Conv1d weight one matrix per kernel position.  Every matrix is oriented so that
+``N >= M``.  Layers that are not analyzed are returned with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .conventions import Convention, get_convention
+
+ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
+
+
+class NonFiniteWeightsError(ValueError):
+    """A layer's weights contain NaN or Inf."""
+
+
+class NoAnalyzableLayersError(ValueError):
+    """A model has no layer that the convention analyzes."""
+
+
+class WeightFileError(ValueError):
+    """A weight file is missing, unreadable or holds no tensors."""
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A layer that is not analyzed, and why."""
+
+    layer: str
+    layer_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """All matrices of one layer, stacked: ``batch`` has shape ``(k, N, M)``, ``N >= M``.
+
+    ``scale`` multiplies every matrix (convention scaling); ``pooled`` means the ``k``
+    ESDs form one pooled ESD; ``below_min_dim`` marks matrices kept only for the log
+    spectral norm (natcomm2021).
+    """
+
+    layer: str
+    layer_type: str
+    layer_index: int
+    positions: tuple[tuple[int, ...] | None, ...]
+    batch: np.ndarray
+    scale: float
+    pooled: bool
+    below_min_dim: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, M)`` of each matrix."""
+        return int(self.batch.shape[1]), int(self.batch.shape[2])
+
+
+@dataclass(frozen=True)
+class WeightMatrix:
+    """One analyzed matrix: layer name and type, kernel position (None for Linear), N, M."""
+
+    layer: str
+    layer_type: str
+    slice: tuple[int, ...] | None
+    N: int
+    M: int
+    matrix: np.ndarray
+
+
+class Extraction(NamedTuple):
+    """Result of :func:`weight_matrices`: the matrices and the skipped layers."""
+
+    matrices: list[WeightMatrix]
+    skipped: list[SkippedLayer]
+
+
+def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") -> Extraction:
+    """Return the weight matrices a convention analyzes, and the layers it skips.
+
+    Parameters
+    ----------
+    model : nn.Module, state dict, or path to a ``.safetensors`` / ``.pt`` / ``.pth`` file
+        Modules are walked with ``named_modules``: ``nn.Linear``, ``nn.Conv2d``,
+        ``nn.Conv1d`` and Hugging Face GPT-2 style ``Conv1D``.  For a state dict or a file,
+        the layer type is inferred from the tensor's dimension (2-D Linear, 3-D Conv1d,
+        4-D Conv2d; keys containing "embed" are embeddings).
+    convention : str or Convention
+        See :mod:`htsr_utils.conventions`.
+
+    Returns
+    -------
+    Extraction
+        ``matrices``: one :class:`WeightMatrix` per matrix (``N >= M``, convention scale
+        applied; pooled layers give one record per kernel position); ``skipped``: one
+        :class:`SkippedLayer` per layer not analyzed.
+
+    Raises
+    ------
+    NonFiniteWeightsError
+        If an analyzed layer has NaN or Inf entries (the message names the layer).
+    """
+    matrices: list[WeightMatrix] = []
+    skipped: list[SkippedLayer] = []
+    for item in iter_layers(model, convention):
+        if isinstance(item, SkippedLayer):
+            skipped.append(item)
+            continue
+        if item.below_min_dim:
+            continue
+        n, m = item.shape
+        for position, matrix in zip(item.positions, item.batch):
+            scaled = matrix * item.scale if item.scale != 1.0 else matrix
+            matrices.append(WeightMatrix(item.layer, item.layer_type, position, n, m, scaled))
+    return Extraction(matrices, skipped)
+
+
+def iter_layers(
+    model: ModelLike, convention: str | Convention = "sdm2020"
+) -> Iterator[LayerWeights | SkippedLayer]:
+    """Yield, in model order, each layer's stacked matrices or the reason it is skipped."""
+    conv = get_convention(convention)
+    index = 0
+    for name, layer_type, weight, groups in _named_weights(model):
+        item = _layer_weights(name, layer_type, weight, groups, conv, index)
+        if isinstance(item, LayerWeights) and not item.below_min_dim:
+            index += 1
+        yield item
+
+
+def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, int]]:
+    """Yield ``(layer name, layer type, weight, groups)`` for every weight in ``model``."""
+    if isinstance(model, (str, Path)):
+        model = load_state_dict(model)
+    if isinstance(model, nn.Module):
+        for name, module in model.named_modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(weight, torch.Tensor):
+                yield name, _module_type(module), weight, int(getattr(module, "groups", 1))
+        return
+    if isinstance(model, Mapping):
+        for key, tensor in model.items():
+            if isinstance(tensor, torch.Tensor):
+                layer = key[: -len(".weight")] if key.endswith(".weight") else key
+                yield layer, _tensor_type(key, tensor), tensor, 1
+        return
+    raise TypeError(
+        f"model must be an nn.Module, a state dict or a weight file path, not {type(model).__name__}"
+    )
+
+
+def _module_type(module: nn.Module) -> str:
+    if isinstance(module, nn.Linear):
+        return "Linear"
+    if isinstance(module, nn.Conv2d):
+        return "Conv2d"
+    if isinstance(module, nn.Conv1d):
+        return "Conv1d"
+    if type(module).__name__ == "Conv1D" and module.weight.ndim == 2:
+        return "Conv1D"
+    return type(module).__name__
+
+
+def _tensor_type(key: str, tensor: torch.Tensor) -> str:
+    if "embed" in key.lower() and tensor.ndim == 2:
+        return "Embedding"
+    return {2: "Linear", 3: "Conv1d", 4: "Conv2d"}.get(tensor.ndim, f"{tensor.ndim}-D tensor")
+
+
+_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d"}
+
+
+def _layer_weights(
+    name: str,
+    layer_type: str,
+    weight: torch.Tensor,
+    groups: int,
+    conv: Convention,
+    index: int,
+) -> LayerWeights | SkippedLayer:
+    if weight.ndim < 2:
+        return SkippedLayer(name, layer_type, f"{weight.ndim}-D parameter (not a matrix)")
+    if layer_type not in _MATRIX_TYPES:
+        return SkippedLayer(name, layer_type, f"layer type {layer_type} is not analyzed")
+    if not weight.is_floating_point():
+        return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point")
+    w = weight.detach().to("cpu")
+    if w.dtype not in (torch.float32, torch.float64):
+        w = w.float()
+    n_bad = int((~torch.isfinite(w)).sum())
+    if n_bad:
+        raise NonFiniteWeightsError(
+            f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
+        )
+    batch, positions = _stack_slices(w, layer_type, groups, conv)
+    if batch is None:
+        return SkippedLayer(name, layer_type, positions)
+    if batch.shape[1] < batch.shape[2]:
+        batch = batch.transpose(0, 2, 1)
+    n, m = int(batch.shape[1]), int(batch.shape[2])
+    below = m < conv.min_dim
+    if below and not conv.small_in_spectral_norm:
+        return SkippedLayer(name, layer_type, f"min(N, M) = {m} < {conv.min_dim}")
+    count = batch.shape[0]
+    n_evals = m * count if conv.conv_mode == "pooled" else m
+    if conv.min_evals and n_evals < conv.min_evals:
+        return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues < min_evals = {conv.min_evals}")
+    if conv.max_evals and n_evals > conv.max_evals:
+        return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
+    return LayerWeights(
+        layer=name,
+        layer_type=layer_type,
+        layer_index=index,
+        positions=positions,
+        batch=batch,
+        scale=_scale(layer_type, count, n, conv),
+        pooled=conv.conv_mode == "pooled" and layer_type in ("Conv2d", "Conv1d"),
+        below_min_dim=below,
+    )
+
+
+def _stack_slices(
+    w: torch.Tensor, layer_type: str, groups: int, conv: Convention
+) -> tuple[np.ndarray | None, tuple | str]:
+    """Stack a weight into ``(k, out, in)`` matrices, with their positions (or a skip reason)."""
+    if w.ndim == 2:
+        return w.numpy()[None], (None,)
+    if groups > 1 and w.shape[1] == 1:
+        return None, f"depthwise convolution ({groups} groups of 1 input channel): slices are vectors"
+    kernel = tuple(w.shape[2:])
+    positions = tuple(np.ndindex(*kernel))
+    # (out, in, *kernel) -> (*kernel, out, in) -> (k, out, in)
+    stacked = w.permute(*range(2, w.ndim), 0, 1).reshape(-1, w.shape[0], w.shape[1])
+    if groups > 1 and conv.grouped_conv == "per_group":
+        per = w.shape[0] // groups
+        stacked = stacked.reshape(len(positions), groups, per, w.shape[1]).reshape(-1, per, w.shape[1])
+        positions = tuple((g, *p) for p in positions for g in range(groups))
+    return stacked.contiguous().numpy(), positions
+
+
+def _scale(layer_type: str, count: int, n: int, conv: Convention) -> float:
+    scale = 1.0
+    if layer_type in ("Conv2d", "Conv1d") and conv.conv_scale == "sqrt_slices_over_2":
+        scale = float(np.sqrt(count / 2.0))
+    elif layer_type in ("Linear", "Conv1D") and conv.linear_scale == "sqrt_half":
+        scale = float(np.sqrt(0.5))
+    if conv.divide_by_n:
+        scale /= float(np.sqrt(n))
+    return scale
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.safetensors`` file or a ``torch.save`` file.
+
+    Raises
+    ------
+    WeightFileError
+        If the file does not exist, cannot be read, or holds no tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"weight file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a bad file
+        raise WeightFileError(f"cannot read weight file {path}: {exc}") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping) or not any(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightFileError(f"weight file {path} holds no tensors")
+    return dict(state)

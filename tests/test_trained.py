@@ -1,0 +1,157 @@
+"""Tests of htsr_utils.trained: offline datasets, deterministic cached training, analysis helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from htsr_utils import trained
+from htsr_utils.trained import (
+    TrainConfig,
+    correlations,
+    family_table,
+    load_dataset,
+    permute_entries,
+    train_family,
+    train_model,
+)
+
+# Tiny but real: two passes with small batches reach ~0.87 test accuracy on MNIST.
+TINY = TrainConfig(dataset="mnist", batch_size=16, lr=0.1, width=64, epochs=2, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "n_features"), [("mnist", 784), ("mnist1d", 40)]
+)
+def test_dataset_shapes_and_balance(name: str, n_features: int) -> None:
+    data = load_dataset(name)
+    assert data.X_train.shape == (4000, n_features)
+    assert data.X_test.shape == (1000, n_features)
+    assert data.y_train.shape == (4000,) and data.y_test.shape == (1000,)
+    assert data.X_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    for labels in (data.y_train, data.y_test):
+        counts = torch.bincount(labels, minlength=10)
+        assert counts.min() >= 0.5 * len(labels) / 10
+        assert counts.max() <= 1.5 * len(labels) / 10
+
+
+def test_mnist_is_scaled_shuffled_stratified() -> None:
+    data = load_dataset("mnist")
+    assert data.X_train.min() >= 0.0 and data.X_train.max() <= 1.0
+    assert len(torch.unique(data.y_train[:100])) > 1
+    assert len(torch.unique(data.y_test[:100])) > 1
+    assert torch.bincount(data.y_train).tolist() == [400] * 10
+    assert torch.bincount(data.y_test).tolist() == [100] * 10
+
+
+def test_split_is_deterministic() -> None:
+    trained._load_mnist.cache_clear()
+    first = load_dataset("mnist", seed=0)
+    trained._load_mnist.cache_clear()
+    again = load_dataset("mnist", seed=0)
+    other = load_dataset("mnist", seed=1)
+    assert torch.equal(first.X_train, again.X_train)
+    assert torch.equal(first.y_test, again.y_test)
+    assert not torch.equal(first.y_train, other.y_train)
+
+
+def test_mnist1d_keeps_global_rng() -> None:
+    trained._load_mnist1d.cache_clear()
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    load_dataset("mnist1d")
+    assert np.random.rand() == expected
+
+
+def test_unknown_dataset_and_optimizer() -> None:
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("cifar10")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        TrainConfig(dataset="cifar10")
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="adam")
+
+
+def test_training_accuracy_determinism_and_cache(tmp_path) -> None:
+    first = train_model(TINY, tmp_path / "a")
+    second = train_model(TINY, tmp_path / "b")
+    assert not first.from_cache and not second.from_cache
+    assert first.test_acc > 0.8
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+    cached = train_model(TINY, tmp_path / "a")
+    assert cached.from_cache
+    assert (cached.train_acc, cached.test_acc) == (first.train_acc, first.test_acc)
+    for a, b in zip(cached.model.state_dict().values(), first.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cache_key_ignores_knob_label_only() -> None:
+    assert TINY.cache_key() == dataclasses.replace(TINY, knob="width").cache_key()
+    assert TINY.cache_key() != dataclasses.replace(TINY, seed=1).cache_key()
+
+
+def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch) -> None:
+    real_save = torch.save
+
+    def save_then_crash(obj, path, *args, **kwargs):
+        real_save(obj, path, *args, **kwargs)
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(torch, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(TINY, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert trained._load(TINY, tmp_path) is None
+
+
+def test_train_family_and_table(tmp_path) -> None:
+    base = dataclasses.replace(TINY, width=32, epochs=3)
+    models = train_family(
+        "mnist1d", values=(64, 128, 256, 512), seeds=(0, 1), base=base,
+        cache_dir=tmp_path, progress=False, quick=True,
+    )
+    assert [m.config.batch_size for m in models] == [64, 256, 512]
+    assert all(m.config.epochs == 1 and m.config.seed == 0 for m in models)
+    table = family_table(models, lambda model: {"n_params": sum(p.numel() for p in model.parameters())})
+    assert list(table.columns) == [
+        "dataset", "knob", "knob_value", "seed", "train_acc", "test_acc", "n_params",
+    ]
+    assert table["knob_value"].tolist() == [64, 256, 512]
+    assert (table["dataset"] == "mnist1d").all()
+
+
+def test_train_family_rejects_unknown_knob(tmp_path) -> None:
+    with pytest.raises(ValueError, match="knob"):
+        train_family("mnist", knob="dropout", cache_dir=tmp_path, progress=False)
+
+
+def test_permute_entries_keeps_values() -> None:
+    weights = torch.randn(30, 50)
+    permuted = permute_entries(weights, seed=0)
+    assert permuted.shape == weights.shape
+    assert torch.equal(permuted.flatten().sort().values, weights.flatten().sort().values)
+    assert not torch.equal(permuted, weights)
+    assert torch.equal(permuted, permute_entries(weights, seed=0))
+
+
+def test_correlations_monotone() -> None:
+    x = np.arange(10.0)
+    table = pd.DataFrame({"test_acc": x, "up": x**3, "down": -np.exp(x), "gap": x})
+    table.loc[3, "gap"] = np.nan
+    result = correlations(table, ["up", "down", "gap"])
+    assert result.loc["up", "spearman"] == pytest.approx(1.0)
+    assert result.loc["up", "kendall"] == pytest.approx(1.0)
+    assert result.loc["down", "spearman"] == pytest.approx(-1.0)
+    assert result.loc["gap", "n"] == 9
+    assert list(result.columns) == ["spearman", "spearman_p", "kendall", "kendall_p", "n"]
