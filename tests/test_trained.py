@@ -49,14 +49,17 @@ def test_mnist_is_scaled_shuffled_stratified() -> None:
 
 
 def test_split_is_deterministic() -> None:
-    trained._load_mnist.cache_clear()
     first = load_dataset("mnist", seed=0)
     trained._load_mnist.cache_clear()
     again = load_dataset("mnist", seed=0)
-    other = load_dataset("mnist", seed=1)
     assert torch.equal(first.X_train, again.X_train)
     assert torch.equal(first.y_test, again.y_test)
-    assert not torch.equal(first.y_train, other.y_train)
+    labels = np.repeat(np.arange(10), 50)
+    train0, test0 = trained._stratified_split(labels, seed=0)
+    train1, _ = trained._stratified_split(labels, seed=1)
+    assert np.array_equal(train0, trained._stratified_split(labels, seed=0)[0])
+    assert not np.array_equal(train0, train1)
+    assert sorted(np.concatenate([train0, test0]).tolist()) == list(range(500))
 
 
 def test_mnist1d_keeps_global_rng() -> None:
