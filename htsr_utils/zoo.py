@@ -40,6 +40,8 @@ from urllib.parse import urlparse
 import torch
 import torchvision
 
+from .weights import WeightFileError, load_state_dict
+
 __all__ = [
     "CheckpointError",
     "ModelSpec",
@@ -101,7 +103,7 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights are neither cached nor downloadable."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WeightFileError):
     """A weights file is corrupt, truncated or does not fit the architecture."""
 
 
@@ -320,18 +322,9 @@ def _pretrained_file(name: str) -> Path:
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a ``.safetensors`` or ``torch.save`` state_dict; CheckpointError if unreadable."""
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types on corrupt input
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint "
-                              f"({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: not a state_dict (a dict of name -> tensor)")
-    return state
+        return load_state_dict(path)
+    except WeightFileError as exc:
+        raise CheckpointError(f"{exc} (corrupt, truncated or not a state_dict)") from exc
 
 
 def _load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
