@@ -7,8 +7,12 @@ The pipeline is weights -> ESD -> power-law fit -> metrics:
 >>> summarize(details)                               # alpha-hat, log norm, ...
 """
 
+__version__ = "0.1.0"
+
+from .cache import analyze_cached
 from .conventions import CONVENTIONS, Convention, get_convention
 from .esd import esd
+from .many import ManyResult, analyze_many
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, summarize
 from .powerlaw_fit import PowerLawFit, fit_powerlaw
 from .weights import (
@@ -21,10 +25,8 @@ from .weights import (
     weight_matrices,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "CONVENTIONS", "Convention", "DETAIL_COLUMNS", "NoAnalyzableLayersError",
+    "CONVENTIONS", "Convention", "DETAIL_COLUMNS", "ManyResult", "analyze_cached", "analyze_many", "NoAnalyzableLayersError",
     "NonFiniteWeightsError", "PowerLawFit", "SUMMARY_METRICS", "SkippedLayer",
     "WeightFileError", "WeightMatrix", "analyze", "esd", "fit_powerlaw", "get_convention",
     "load_state_dict", "summarize", "weight_matrices", "__version__",

@@ -1,0 +1,233 @@
+"""The ``htsr`` command: list the model zoo, analyze models, reproduce the notebooks.
+
+Run ``htsr --help`` or ``htsr <command> --help``.  This module only parses arguments and
+prints; the work is done by :mod:`htsr_utils.many` and :mod:`htsr_utils.reproduce`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import paths, zoo
+from .conventions import CONVENTIONS
+from .esd import esd
+from .many import ModelAnalysisError, analyze_many, process_pool
+from .reproduce import report_table, run_notebooks
+from .weights import WeightMatrix, weight_matrices
+
+PROG = "htsr"
+
+DESCRIPTION = """\
+Heavy-tailed self-regularization (HT-SR) metrics of pretrained ImageNet models, after
+Martin & Mahoney, "Heavy-Tailed Universality Predicts Trends in Test Accuracies for Very
+Large Pre-Trained Deep Neural Networks" (SDM 2020).
+
+The eigenvalues of W^T W for a layer weight matrix W (its empirical spectral density, ESD)
+have a power-law tail p(lambda) ~ lambda^(-alpha).  alpha-hat, the mean over matrices of
+alpha * log10(lambda_max), tracks test accuracy across the models of a family: lower is
+better."""
+
+
+def _conventions_help() -> str:
+    lines = ["conventions (how matrices are extracted, scaled and fitted):"]
+    for name, conv in CONVENTIONS.items():
+        lines += textwrap.wrap(conv.description, 88, initial_indent=f"  {name:<12} ",
+                               subsequent_indent=" " * 15)
+    return "\n".join(lines)
+
+
+EPILOG = f"""\
+{_conventions_help()}
+
+environment:
+  HTSR_OFFLINE=1     never download weights (fail at once when a file is missing)
+  HTSR_RESULTS_DIR   results cache folder (default: data/results in the repository)
+  TORCH_HOME, HTSR_PYTORCHCV_ROOT   where torchvision / pytorchcv weight files are cached
+
+exit status: 0 success; 1 some models skipped (weights unavailable) or notebooks failed;
+2 bad input or a failed analysis (one line on stderr)."""
+
+#: Errors caused by the input, reported as one line with exit status 2.
+_INPUT_ERRORS = (zoo.UnknownModelError, ModelAnalysisError, FileNotFoundError, ValueError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _numbers(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``htsr`` argument parser with its three subcommands."""
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(title="commands", dest="command", required=True)
+
+    listing = commands.add_parser("list-models", help="list the models of the zoo",
+                                  description="List the registered models: name, family, library.")
+    listing.add_argument("--family", help="only this family, e.g. VGG or ResNet")
+    listing.set_defaults(run=_list_models)
+
+    analyze = commands.add_parser(
+        "analyze", help="compute alpha-hat and the other metrics of models",
+        description=DESCRIPTION + "\n\nAnalyze models: print one summary row per model and write "
+        "the per-matrix\ntable of each to --out (results are cached, see HTSR_RESULTS_DIR).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    analyze.add_argument("models", nargs="+", metavar="MODEL",
+                         help="model names (see 'htsr list-models')")
+    analyze.add_argument("--weights", default="pretrained", metavar="pretrained|random|PATH",
+                         help="published weights (default), the random initialisation "
+                              "(seed 0), or a checkpoint file (.pth/.pt/.safetensors)")
+    analyze.add_argument("--convention", default="sdm2020", choices=list(CONVENTIONS),
+                         help="analysis convention, see below (default: sdm2020)")
+    analyze.add_argument("--out", default="htsr-results", type=Path, metavar="DIR",
+                         help="folder for <model>.csv, summary.csv and plots "
+                              "(default: ./htsr-results)")
+    analyze.add_argument("--jobs", default=1, type=_positive_int, metavar="N",
+                         help="analyze N models at once in separate processes (default: 1)")
+    analyze.add_argument("--plot", action="store_true",
+                         help="also write <model>_esd.png: the pooled ESD and a power-law fit")
+    analyze.set_defaults(run=_analyze)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="run the paper's notebooks (notebooks/NN_*.ipynb) in order",
+        description="Execute notebooks/NN_*.ipynb in order with papermill into --build-dir; "
+        "a failing notebook does not stop the others.  Ends with a table: notebook, ok or "
+        "failed (with the error), time, models computed / skipped.")
+    reproduce.add_argument("--only", type=_numbers, metavar="NN[,NN...]",
+                           help="run only these notebook numbers, e.g. 01,02")
+    reproduce.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
+                           help="weights the notebooks analyze (default: pretrained)")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="small, fast settings (a few models) instead of the paper's")
+    reproduce.add_argument("--notebooks-dir", default=paths.notebooks_dir(), type=Path,
+                           metavar="DIR", help="folder of the notebooks "
+                                               "(default: notebooks/ of the repository)")
+    reproduce.add_argument("--build-dir", default=paths.build_dir() / "notebooks", type=Path,
+                           metavar="DIR", help="folder for the executed notebooks "
+                                               "(default: build/notebooks/ of the repository)")
+    reproduce.set_defaults(run=_reproduce)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``htsr`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except _INPUT_ERRORS as exc:
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    specs = {name: zoo.get_spec(name) for name in zoo.list_models(family=args.family)}
+    print(_left_aligned(pd.DataFrame({"model": list(specs),
+                                      "family": [s.family for s in specs.values()],
+                                      "library": [s.library for s in specs.values()]})))
+    return 0
+
+
+def _left_aligned(table: pd.DataFrame) -> str:
+    """A table of strings as text, every column left-aligned."""
+    widths = {c: max([len(c), *map(len, table[c])]) for c in table.columns}
+    lines = [[c.ljust(widths[c]) for c in table.columns],
+             *([v.ljust(widths[c]) for c, v in zip(table.columns, row)]
+               for row in table.itertuples(index=False))]
+    return "\n".join("  ".join(line).rstrip() for line in lines)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    pool = process_pool(args.jobs) if args.jobs > 1 else None
+    with pool or contextlib.nullcontext():
+        result = analyze_many(args.models, args.weights, args.convention, executor=pool,
+                              progress=sys.stderr.isatty())
+    for row in result.skipped.itertuples():
+        print(f"{PROG}: skipped: {row.reason} {row.how_to_fix}", file=sys.stderr)
+    if result.summary.empty:
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, details in result.details.groupby("model", sort=False):
+        details.to_csv(args.out / f"{name}.csv", index=False)
+        if args.plot:
+            _plot_esd(name, args.weights, args.convention, details, args.out / f"{name}_esd.png")
+    result.summary.to_csv(args.out / "summary.csv")
+    print(_summary_text(result.summary))
+    print(f"per-matrix tables written to {args.out}/")
+    return 1 if len(result.skipped) else 0
+
+
+def _summary_text(summary: pd.DataFrame) -> str:
+    """The printed table: model, alpha-hat, alpha-hat*, log norm, N_alpha, L, top1 if known."""
+    columns = {"alpha_hat": "alpha-hat", "alpha_hat_star": "alpha-hat*", "log_norm": "log norm",
+               "N_alpha": "N_alpha", "L": "L", "top1": "top1"}
+    table = summary[list(columns)].rename(columns=columns)
+    if table["top1"].isna().all():
+        table = table.drop(columns="top1")
+    return table.to_string(float_format="{:.3f}".format, na_rep="")
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    results = run_notebooks(args.notebooks_dir, args.build_dir, only=args.only or None,
+                            parameters={"weights": args.weights, "quick": args.quick},
+                            progress=sys.stderr.isatty())
+    print(_left_aligned(report_table(results)))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _plot_esd(name: str, weights: str, convention: str, details: pd.DataFrame, path: Path) -> None:
+    """Write the pooled ESD of a model, and the ESD and power-law fit of its largest matrix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plots import plot_esd, save_figure
+
+    matrices = weight_matrices(zoo.load_model(name, weights), convention).matrices
+    pooled = np.concatenate([esd(m.matrix) for m in matrices])
+    ax = plot_esd(pooled, title=f"{name}: pooled ESD", weights=weights, color="#aaaaaa",
+                  label=f"all {len(matrices)} matrices")
+    fitted = details[details["status"] == "ok"]
+    if len(fitted):
+        row = fitted.loc[(fitted["N"] * fitted["M"]).idxmax()]
+        evals = [esd(m.matrix) for m in matrices if _same_matrix(m, row)]
+        plot_esd(np.concatenate(evals), fit=row, ax=ax, title=f"{name}: pooled ESD",
+                 weights=weights, label=f"largest: {row.layer}")
+    save_figure(ax.figure, path, formats=("png",))
+
+
+def _same_matrix(matrix: WeightMatrix, row: pd.Series) -> bool:
+    """Whether an extracted matrix is (part of, for a pooled layer) a row of the details."""
+    if matrix.layer != row.layer:
+        return False
+    return pd.isna(row.slice) or ",".join(map(str, matrix.slice or ())) == row.slice
+
+
+if __name__ == "__main__":
+    sys.exit(main())

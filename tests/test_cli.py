@@ -1,0 +1,163 @@
+"""The ``htsr`` command, driven as a subprocess, and the notebook runner behind ``reproduce``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from htsr_utils import zoo
+from htsr_utils.cli import main
+from htsr_utils.reproduce import find_notebooks
+
+HTSR = [sys.executable, "-m", "htsr_utils.cli"]
+SMALL = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1"]  # random weights: about a second each
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """Offline, with empty weight caches and a temporary results cache."""
+    root = tmp_path_factory.mktemp("env")
+    return os.environ | {"HTSR_OFFLINE": "1", "TORCH_HOME": str(root / "torch"),
+                         "HTSR_PYTORCHCV_ROOT": str(root / "pytorchcv"),
+                         "HTSR_RESULTS_DIR": str(root / "results"), "OPENBLAS_NUM_THREADS": "1"}
+
+
+def htsr(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*HTSR, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_list_models_through_the_entry_point(env):
+    entry_point = Path(sys.executable).with_name("htsr")
+    if not entry_point.is_file():
+        pytest.skip("the htsr console script is not installed")
+    done = subprocess.run([str(entry_point), "list-models", "--family", "VGG"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["model", "family", "library"]
+    assert [row.split()[0] for row in rows] == zoo.list_models(family="VGG")
+
+
+def test_analyze_writes_tables_and_plots(env, tmp_path):
+    out = tmp_path / "out"
+    done = htsr("analyze", *SMALL, "--weights", "random", "--out", str(out), "--plot", env=env)
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[0].split()
+    assert header == ["alpha-hat", "alpha-hat*", "log", "norm", "N_alpha", "L"], "no top1: random"
+    assert all(name in done.stdout for name in SMALL)
+    for name in SMALL:
+        table = (out / f"{name}.csv").read_text().splitlines()
+        assert table[0].startswith("model,layer,") and len(table) > 2
+        assert (out / f"{name}_esd.png").read_bytes().startswith(b"\x89PNG")
+        cached = Path(env["HTSR_RESULTS_DIR"]) / f"{name}__random-seed0__sdm2020"
+        assert cached.with_suffix(".csv").is_file() and cached.with_suffix(".json").is_file()
+    assert (out / "summary.csv").is_file()
+
+
+# Bad inputs: (arguments, exit status, text the one-line message contains).
+BAD_INPUTS = {
+    "unknown model": (["analyze", "resnet1800", "--weights", "random"], 2, "Did you mean"),
+    "unknown convention": (["analyze", "resnet18", "--convention", "sdm2021"], 2, "invalid choice"),
+    "missing weights offline": (["analyze", "vgg11"], 1, "Put the file at"),
+    "bad weights path": (["analyze", "vgg11", "--weights", "no/such/file.pt"], 2, "no such file"),
+    "NaN weights": (["analyze", SMALL[0], "--weights", "{nan}"], 2, "NaN"),
+    "no notebooks": (["reproduce", "--notebooks-dir", "{empty}"], 2, "no notebooks"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(env, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """All the bad-input commands, started at once (each pays the torch import)."""
+    root = tmp_path_factory.mktemp("bad")
+    state = zoo.load_model(SMALL[0], "random").state_dict()
+    state["output.weight"][0, 0] = float("nan")
+    torch.save(state, root / "nan.pt")
+    (root / "empty").mkdir()
+    paths = {"{nan}": str(root / "nan.pt"), "{empty}": str(root / "empty")}
+    running = {case: subprocess.Popen([*HTSR, *(paths.get(a, a) for a in args)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for case, (args, _, _) in BAD_INPUTS.items()}
+    return {case: subprocess.CompletedProcess(p.args, p.wait(timeout=300), *p.communicate())
+            for case, p in running.items()}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_gives_one_line_and_nonzero_exit(bad_input_runs, case):
+    _, status, text = BAD_INPUTS[case]
+    done = bad_input_runs[case]
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == status, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("htsr"), done.stderr
+    assert text in lines[0]
+
+
+@pytest.mark.parametrize("args, text", [
+    (["list-models", "--family", "Resnet"], "families"),
+    (["analyze", "resnet18", "--jobs", "0"], "positive integer"),
+    (["reproduce", "--only", "07", "--notebooks-dir", "{notebooks}"], "no notebook numbered 07"),
+    ([], "required: command"),
+])
+def test_more_bad_input_in_process(args, text, capsys, notebooks):
+    try:
+        status = main([a.replace("{notebooks}", str(notebooks)) for a in args])
+    except SystemExit as exc:  # argparse errors exit from parse_args
+        status = exc.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(lines) == 1 and text in lines[0]
+
+
+def _notebook(path: Path, parameters: str, code: str) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebooks(tmp_path) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_ok.ipynb", "quick = False  # small settings",
+              "from pathlib import Path\n"
+              "from htsr_utils.reproduce import write_notebook_report\n"
+              "assert quick is True\n"
+              "Path('01_figure.txt').write_text('a figure')\n"
+              "write_notebook_report('01_ok', ['model_a', 'model_b'], ['model_c'])")
+    _notebook(folder / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
+    return folder
+
+
+def test_reproduce_reports_each_notebook(env, notebooks, tmp_path):
+    build = tmp_path / "build"
+    done = htsr("reproduce", "--quick", "--notebooks-dir", str(notebooks), "--build-dir",
+                str(build), env=env)
+    assert done.returncode == 1, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert rows["01_ok"].split()[1] == "ok" and rows["01_ok"].endswith("2 / 1")
+    assert "failed: ValueError: boom" in rows["02_fail"]
+    assert sorted(p.name for p in build.glob("*.ipynb")) == ["01_ok.ipynb", "02_fail.partial.ipynb"]
+    assert json.loads((build / "01_ok.report.json").read_text())["skipped"] == ["model_c"]
+    assert (notebooks / "01_figure.txt").is_file(), "notebooks run in their own folder"
+    injected = {path.name: [c.source for c in nbformat.read(path, 4).cells
+                            if "injected-parameters" in c.metadata.get("tags", [])]
+                for path in build.glob("*.ipynb")}
+    assert "quick = True" in injected["01_ok.ipynb"][0] and "weights" not in injected["01_ok.ipynb"][0]
+    assert "weights = \"pretrained\"" in injected["02_fail.partial.ipynb"][0]
+    assert "quick" not in injected["02_fail.partial.ipynb"][0]
+
+
+def test_find_notebooks_selects_numbers(notebooks):
+    assert [p.name for p in find_notebooks(notebooks)] == ["01_ok.ipynb", "02_fail.ipynb"]
+    assert [p.name for p in find_notebooks(notebooks, ["02"])] == ["02_fail.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no notebook numbered 03"):
+        find_notebooks(notebooks, ["01", "03"])
