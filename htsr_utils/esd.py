@@ -4,20 +4,40 @@ The default forms the Gram matrix in float64 and calls a symmetric eigensolver. 
 ``N x M`` matrix with ``N >= M`` that costs ``2 N M^2`` flops for the product plus
 ``O(M^3)`` for the eigenvalues, several times cheaper than the singular value
 decomposition of ``W`` itself.  Float32 weights are exactly representable in float64, so
-the product is accumulated in float64 with no loss.  On the CPU, NumPy's OpenBLAS is used:
-it measured about twice as fast as PyTorch's MKL for float64 products on the AMD cores of
-this project's machines (``benchmarks/bench_esd_backends.py``); PyTorch serves ``device="cuda"``.
+the product is accumulated in float64 with no loss.  On the CPU, NumPy (OpenBLAS) is used;
+PyTorch serves ``device="cuda"``.
+
+Threads (``benchmarks/bench_esd_backends.py``, two AMD EPYC cores shared with other
+processes): OpenBLAS's multi-threaded eigensolver and SVD synchronize its threads so often
+that one descheduled thread stalls the others: ``eigvalsh`` of a 4096 x 4096 Gram matrix took
+70 s with two threads and 8.7 s with one, nine 512 x 512 ones 0.24 s and 0.15 s.  The Gram
+product (a large GEMM) does gain from threads (25088 x 4096: 14 s with two, 23 s with one).
+So the product runs with OpenBLAS's default threads, and the eigensolver (and the SVD of
+``method="svd"``) with one BLAS thread per matrix, the matrices of a batch shared among
+:data:`N_WORKERS` Python threads (NumPy releases the GIL in LAPACK calls).  Each matrix's
+eigenvalues are computed exactly as before, by the same single call on the same Gram
+matrix.  The single-thread BLAS limit uses ``threadpoolctl`` when it is installed; it is
+process-wide while an eigensolver runs.  PyTorch's MKL was not faster for the products
+(25088 x 4096: 13 s vs 14 s with two threads; nine 512 x 512: 0.043 s vs 0.032 s).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
 #: Largest float64 working set (bytes) converted at once when a batch is large.
 _CHUNK_BYTES = 1 << 30
+
+#: Python threads sharing the matrices of a batch in the eigensolver (usable CPUs).
+N_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def esd(
@@ -70,10 +90,67 @@ def _esd_numpy(batch: np.ndarray | torch.Tensor, method: str) -> np.ndarray:
         chunk = np.asarray(batch[start : start + step], dtype=np.float64)
         if method == "gram":
             gram = np.matmul(chunk.transpose(0, 2, 1), chunk)
-            out[start : start + step] = np.linalg.eigvalsh(gram)
+            _map_single_threaded(np.linalg.eigvalsh, gram, out[start : start + step])
         else:
-            out[start : start + step] = np.linalg.svd(chunk, compute_uv=False)[:, ::-1] ** 2
+            _map_single_threaded(_svd_evals, chunk, out[start : start + step])
     return out
+
+
+def _svd_evals(stack: np.ndarray) -> np.ndarray:
+    return np.linalg.svd(stack, compute_uv=False)[:, ::-1] ** 2
+
+
+def _map_single_threaded(fn: Callable[[np.ndarray], np.ndarray], stack: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = fn(stack)``, one BLAS thread per call, the stack split among workers."""
+    n_parts = min(N_WORKERS, stack.shape[0])
+    bounds = np.linspace(0, stack.shape[0], n_parts + 1).astype(int)
+
+    def work(lo: int, hi: int) -> None:
+        out[lo:hi] = fn(stack[lo:hi])
+
+    with _single_blas_thread():
+        if n_parts == 1:
+            work(0, stack.shape[0])
+            return
+        with ThreadPoolExecutor(n_parts, thread_name_prefix="htsr-esd") as pool:
+            for future in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+                future.result()
+
+
+_lock = threading.Lock()
+_blas_limit: dict = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
+def _single_blas_thread():
+    """Limit BLAS/LAPACK libraries to one thread while any caller is inside (re-entrant,
+    thread-safe: the first caller sets the limit, the last restores it).  A no-op without
+    ``threadpoolctl``."""
+    controller = _controller()
+    if controller is None:
+        yield
+        return
+    with _lock:
+        if _blas_limit["depth"] == 0:
+            _blas_limit["limiter"] = controller.limit(limits=1, user_api="blas")
+        _blas_limit["depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _blas_limit["depth"] -= 1
+            if _blas_limit["depth"] == 0:
+                _blas_limit["limiter"].restore_original_limits()
+                _blas_limit["limiter"] = None
+
+
+@functools.cache
+def _controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        return None
+    return ThreadpoolController()
 
 
 def _esd_torch(batch: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:

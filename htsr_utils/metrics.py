@@ -13,8 +13,8 @@ from .weights import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLa
 
 #: Columns of the per-matrix table, in order.
 DETAIL_COLUMNS = [
-    "layer", "layer_type", "layer_index", "slice", "N", "M", "Q", "num_evals", "lambda_max",
-    "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
+    "layer", "layer_type", "layer_index", "slice", "N", "M", "Q", "num_evals", "n_fit",
+    "lambda_max", "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
     "log_norm_sq", "log_spectral_norm", "log_alpha_norm", "stable_rank", "status", "warning",
 ]
 
@@ -52,12 +52,16 @@ def analyze(
     Returns
     -------
     DataFrame
-        Columns :data:`DETAIL_COLUMNS`.  ``alpha_weighted = alpha * log10(lambda_max)``,
-        ``log_norm = log10 ||W||_F``, ``log_norm_sq = log10 ||W||_F^2``,
-        ``log_spectral_norm = log10 lambda_max``, ``log_alpha_norm = log10 sum lambda^alpha``,
-        ``stable_rank = ||W||_F^2 / lambda_max``.  A matrix whose ESD cannot be fitted keeps
-        its row with NaN fit values and a ``status`` saying why.  ``attrs`` holds the
-        convention name and the skipped layers.
+        Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
+        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those above
+        the convention's ``eval_floor`` and 0, which the fit uses.  ``alpha_weighted = alpha * log10(lambda_max)``,
+        ``log_norm = log10 ||W||_F`` (``log10 ||W||_F^2`` for conventions with
+        ``squared_log_norm``, as weightwatcher), ``log_norm_sq = log10 ||W||_F^2``,
+        ``log_spectral_norm = log10 lambda_max``, ``log_alpha_norm = log10 sum lambda^alpha``
+        (over every positive eigenvalue), ``stable_rank = ||W||_F^2 / lambda_max``; for a
+        pooled layer ``||W||_F^2`` is the sum over its slices.  A matrix whose ESD cannot
+        be fitted keeps its row with NaN fit values and a ``status`` saying why.  ``attrs``
+        holds the convention name and the skipped layers.
 
     Raises
     ------
@@ -111,10 +115,12 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
     """Fit one ESD and compute its metrics."""
     lambda_max = float(evals.max()) if evals.size else 0.0
     kept = evals[evals > conv.eval_floor]
+    log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
     row = {
-        "num_evals": int(kept.size),
+        "num_evals": int(evals.size),
+        "n_fit": int(kept.size),
         "lambda_max": lambda_max,
-        "log_norm": 0.5 * np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_norm": log_norm_factor * np.log10(frob_sq) if frob_sq > 0 else np.nan,
         "log_norm_sq": np.log10(frob_sq) if frob_sq > 0 else np.nan,
         "log_spectral_norm": np.log10(lambda_max) if lambda_max > 0 else np.nan,
         "stable_rank": frob_sq / lambda_max if lambda_max > 0 else np.nan,
@@ -125,12 +131,12 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
         return row | {"status": "below_min_dim"}
     if lambda_max <= 0:
         return row | {"status": "zero_matrix"}
-    fit = fit_powerlaw(kept, xmax=conv.fit_xmax)
+    fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
     row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
             "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
     if fit.status == "ok":
         row["alpha_weighted"] = fit.alpha * np.log10(lambda_max)
-        log_terms = fit.alpha * np.log(kept)
+        log_terms = fit.alpha * np.log(evals[evals > 0])
         row["log_alpha_norm"] = float(np.logaddexp.reduce(log_terms) / np.log(10.0))
         if fit.alpha < OVER_TRAINED_ALPHA:
             row["warning"] = "over-trained"

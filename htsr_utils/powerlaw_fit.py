@@ -15,6 +15,13 @@ law truncated to ``[xmin, xmax]``, but its likelihood is *not* renormalized (``P
 overrides the truncated normalizer), so its "numerical MLE" lands exactly on the untruncated
 closed form.  ``likelihood="untruncated"`` (default) reproduces that; ``likelihood="truncated"``
 maximizes the likelihood of the truly truncated law (solved numerically, vectorized).
+
+``small_n`` reproduces the small-sample rule of weightwatcher 0.7.7 (``WW_powerlaw.py``,
+``SMALL_N_CUTOFF = 20``): for fewer than ``small_n`` values only candidates whose tail holds
+at least :data:`SMALL_N_MIN_TAIL` values are considered, and the exponent is the
+bias-corrected ``1 + (n - 1) / sum ln(x / xmin)``.  (weightwatcher also computes an objective
+``D - 0.868 / sqrt(n)`` for this case, but its ``WWFit.__init__`` then re-selects the candidate
+by the smallest ``D``, which is what it reports and what is done here.)
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ Likelihood = Literal["untruncated", "truncated"]
 
 #: Elements of the candidates x points KS matrix evaluated per block (bounds memory).
 _KS_BLOCK_ELEMENTS = 1 << 20
+
+#: Smallest tail of a candidate under the small-sample rule (weightwatcher's ``k_min = 8``).
+SMALL_N_MIN_TAIL = 8
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ def fit_powerlaw(
     *,
     likelihood: Likelihood = "untruncated",
     keep_candidates: bool = False,
+    small_n: int = 0,
 ) -> PowerLawFit:
     """Fit a continuous power law to the upper tail of ``evals``.
 
@@ -87,6 +98,12 @@ def fit_powerlaw(
         (closed-form exponent); ``"truncated"`` is the MLE of the truncated law.
     keep_candidates : bool
         Also return every candidate's ``xmin``, ``alpha`` and ``D`` (for diagnostics).
+    small_n : int
+        With fewer than ``small_n`` values (after the values above ``xmax`` are dropped),
+        use weightwatcher 0.7.7's small-sample rule: candidates with a tail of at least
+        :data:`SMALL_N_MIN_TAIL` values, bias-corrected exponent ``1 + (n - 1) / sum
+        ln(x / xmin)``; if no candidate qualifies, the whole sample is the tail.  Only for
+        the unbounded fit (``xmax=None``).  ``0`` (default) never applies it.
 
     Returns
     -------
@@ -115,6 +132,10 @@ def fit_powerlaw(
     tail_log_sum = np.cumsum(log_x[::-1])[::-1]
     log_xmin = np.log(uniq[:-1])
     mean_log_ratio = tail_log_sum[cand_first] / n_tail - log_xmin
+    if small_n and n < small_n:
+        if bounded:
+            raise ValueError("fit_powerlaw: small_n applies to the unbounded fit (xmax=None) only")
+        return _fit_small_n(uniq, first, n, n_tail, mean_log_ratio, keep_candidates)
     if bounded and likelihood == "truncated":
         beta = _truncated_mle_beta(mean_log_ratio, np.log(upper) - log_xmin)
     elif likelihood in ("untruncated", "truncated"):
@@ -138,6 +159,40 @@ def fit_powerlaw(
         D=best_D,
         sigma=float(beta[best] / np.sqrt(n_tail[best])),
         n_tail=int(n_tail[best]) + n_above,
+        candidates=candidates,
+    )
+
+
+def _fit_small_n(
+    uniq: np.ndarray,
+    first: np.ndarray,
+    n: int,
+    n_tail: np.ndarray,
+    mean_log_ratio: np.ndarray,
+    keep_candidates: bool,
+) -> PowerLawFit:
+    """weightwatcher 0.7.7's small-sample fit (``WWFit.fit_powerlaw_smallN``), unbounded."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = (n_tail - 1.0) / (n_tail * mean_log_ratio)
+    eligible = (n_tail >= SMALL_N_MIN_TAIL) & (n_tail * mean_log_ratio > 1e-12) & (beta > 0)
+    tail_ks = _TailKS(np.log(uniq), first, n, beta, None)
+    ks = np.ones(beta.size)  # weightwatcher's D of a candidate it does not evaluate
+    rows = np.flatnonzero(eligible)
+    if rows.size:
+        ks[rows] = tail_ks.exact(rows)
+        best = int(rows[np.argmin(ks[rows])])
+    else:
+        # No candidate qualifies: the whole sample is the tail.
+        best = 0
+        ks[0] = tail_ks.exact(np.array([0]))[0]
+    candidates = {"xmin": uniq[:-1], "alpha": 1.0 + beta, "D": ks} if keep_candidates else {}
+    return PowerLawFit(
+        alpha=float(1.0 + beta[best]),
+        xmin=float(uniq[best]),
+        xmax=float("inf"),
+        D=float(ks[best]),
+        sigma=float(beta[best] / np.sqrt(n_tail[best])),
+        n_tail=int(n_tail[best]),
         candidates=candidates,
     )
 

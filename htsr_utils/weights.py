@@ -2,8 +2,9 @@
 
 A Linear weight gives one matrix; a Conv2d weight of shape ``(out, in, kh, kw)`` gives one
 ``(out, in)`` matrix per kernel position (or, for the pooled convention, one ESD per layer);
-a Conv1d weight one matrix per kernel position.  Every matrix is oriented so that
-``N >= M``.  Layers that are not analyzed are returned with the reason.
+a Conv1d weight one matrix per kernel position; an Embedding weight (only for conventions
+with ``embeddings=True``) one matrix.  Every matrix is oriented so that ``N >= M``.  Layers
+that are not analyzed are returned with the reason.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ def _tensor_type(key: str, tensor: torch.Tensor) -> str:
 
 
 _MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d"}
+_EMBEDDING_TYPES = {"Embedding"}
 
 
 def _layer_weights(
@@ -191,14 +193,17 @@ def _layer_weights(
 ) -> LayerWeights | SkippedLayer:
     if weight.ndim < 2:
         return SkippedLayer(name, layer_type, f"{weight.ndim}-D parameter (not a matrix)")
-    if layer_type not in _MATRIX_TYPES:
+    if layer_type not in _MATRIX_TYPES and not (conv.embeddings and layer_type in _EMBEDDING_TYPES):
         return SkippedLayer(name, layer_type, f"layer type {layer_type} is not analyzed")
     if not weight.is_floating_point():
         return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point")
     w = weight.detach().to("cpu")
     if w.dtype not in (torch.float32, torch.float64):
         w = w.float()
-    n_bad = int((~torch.isfinite(w)).sum())
+    # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
+    # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
+    w = w.numpy()
+    n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
     if n_bad:
         raise NonFiniteWeightsError(
             f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
@@ -218,6 +223,8 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues < min_evals = {conv.min_evals}")
     if conv.max_evals and n_evals > conv.max_evals:
         return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
+    if conv.max_n and n > conv.max_n:
+        return SkippedLayer(name, layer_type, f"N = {n} > max_n = {conv.max_n}")
     return LayerWeights(
         layer=name,
         layer_type=layer_type,
@@ -231,28 +238,30 @@ def _layer_weights(
 
 
 def _stack_slices(
-    w: torch.Tensor, layer_type: str, groups: int, conv: Convention
+    w: np.ndarray, layer_type: str, groups: int, conv: Convention
 ) -> tuple[np.ndarray | None, tuple | str]:
     """Stack a weight into ``(k, out, in)`` matrices, with their positions (or a skip reason)."""
     if w.ndim == 2:
-        return w.numpy()[None], (None,)
-    if groups > 1 and w.shape[1] == 1:
+        return w[None], (None,)
+    if groups > 1 and w.shape[1] == 1 and conv.depthwise_conv == "skip":
         return None, f"depthwise convolution ({groups} groups of 1 input channel): slices are vectors"
     kernel = tuple(w.shape[2:])
     positions = tuple(np.ndindex(*kernel))
     # (out, in, *kernel) -> (*kernel, out, in) -> (k, out, in)
-    stacked = w.permute(*range(2, w.ndim), 0, 1).reshape(-1, w.shape[0], w.shape[1])
+    stacked = w.transpose(*range(2, w.ndim), 0, 1).reshape(-1, w.shape[0], w.shape[1])
     if groups > 1 and conv.grouped_conv == "per_group":
         per = w.shape[0] // groups
         stacked = stacked.reshape(len(positions), groups, per, w.shape[1]).reshape(-1, per, w.shape[1])
         positions = tuple((g, *p) for p in positions for g in range(groups))
-    return stacked.contiguous().numpy(), positions
+    return np.ascontiguousarray(stacked), positions
 
 
 def _scale(layer_type: str, count: int, n: int, conv: Convention) -> float:
     scale = 1.0
     if layer_type in ("Conv2d", "Conv1d") and conv.conv_scale == "sqrt_slices_over_2":
         scale = float(np.sqrt(count / 2.0))
+    elif layer_type == "Conv2d" and conv.conv_scale == "sqrt_half_conv2d":
+        scale = float(np.sqrt(0.5))
     elif layer_type in ("Linear", "Conv1D") and conv.linear_scale == "sqrt_half":
         scale = float(np.sqrt(0.5))
     if conv.divide_by_n:

@@ -1,0 +1,638 @@
+"""Publication-ready figures with one consistent style per model family.
+
+* :data:`FAMILY_STYLES` - the color and marker of every zoo family (one dict, used everywhere).
+* :func:`plot_esd` - log-log histogram of an ESD with the fitted power law from ``xmin``.
+* :func:`plot_esd_vs_mp` - linear histogram of an ESD with the Marchenko-Pastur density.
+* :func:`plot_ks_candidates` - KS distance and exponent against the candidate ``xmin``.
+* :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family.
+* :func:`plot_parity` - computed against published values, with the line y = x.
+* :func:`plot_pl_norm_relation` - per matrix, alpha * log10(lambda_max) against log10 ||W||_F^2.
+* :func:`plot_regression_summary` - Kendall tau (or R^2, RMSE) per family and metric.
+* :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed.
+
+Titles say which weights were analyzed (:func:`weights_label`): "random-init weights" when
+``weights == "random"``, so a figure of an untrained baseline cannot pass for the paper's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "FAMILY_STYLES", "METRIC_LABELS", "family_style", "marchenko_pastur_pdf", "plot_esd",
+    "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
+    "plot_pl_norm_relation", "plot_regression_summary", "save_figure", "show_figure",
+    "weights_label",
+]
+
+#: Color and marker of each model family (the ``family`` of ``htsr_utils.zoo``).
+FAMILY_STYLES: dict[str, dict[str, str]] = {
+    "VGG": {"color": "#1f77b4", "marker": "o"},
+    "ResNet": {"color": "#d62728", "marker": "s"},
+    "DenseNet": {"color": "#2ca02c", "marker": "^"},
+    "SqueezeNet": {"color": "#ff7f0e", "marker": "v"},
+    "MobileNet": {"color": "#9467bd", "marker": "D"},
+    "MobileNetV2": {"color": "#8c564b", "marker": "P"},
+    "FD-MobileNet": {"color": "#e377c2", "marker": "X"},
+    "ShuffleNetV2": {"color": "#7f7f7f", "marker": "<"},
+    "GoogLeNet": {"color": "#bcbd22", "marker": ">"},
+    "Inception": {"color": "#17becf", "marker": "h"},
+    "ResNeXt": {"color": "#393b79", "marker": "p"},
+    "SE-ResNet": {"color": "#637939", "marker": "*"},
+    "SE-ResNeXt": {"color": "#8c6d31", "marker": "d"},
+    "DPN": {"color": "#843c39", "marker": "H"},
+    "MENet": {"color": "#7b4173", "marker": "8"},
+    "CondenseNet": {"color": "#6b6ecf", "marker": "o"},
+    "WideResNet": {"color": "#b5cf6b", "marker": "s"},
+    "AlexNet": {"color": "#e7969c", "marker": "^"},
+    "Transformer": {"color": "#9c9ede", "marker": "v"},
+}
+_FALLBACK_STYLE = {"color": "#333333", "marker": "o"}
+
+#: Colors of linked pairs (e.g. vgg11 / vgg11_bn), in order: blue, orange, green, red, ...
+PAIR_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+#: Axis labels of the summary metrics (matplotlib mathtext).
+METRIC_LABELS = {
+    "alpha_hat": r"$\hat{\alpha}$ = mean of $\alpha\,\log_{10}\lambda_{max}$",
+    "alpha_hat_star": r"$\hat{\alpha}^*$ = $\hat{\alpha}$ without the last layer",
+    "alpha_mean": r"mean power-law exponent $\alpha$",
+    "log_norm": r"$\langle\log_{10}\|W\|_F\rangle$",
+    "log_spectral_norm": r"$\langle\log_{10}\lambda_{max}\rangle$",
+    "log_alpha_norm": r"$\langle\log_{10}\sum_i\lambda_i^{\alpha}\rangle$",
+    "alpha_weighted": r"$\alpha\,\log_{10}\lambda_{max}$",
+    "log_norm_sq": r"$\log_{10}\|W\|_F^2$",
+    "top1": "reported top-1 accuracy (%)",
+}
+
+#: Label of the eigenvalue axis (the ESD is that of X = W^T W, no 1/N unless the convention says).
+EIGENVALUE_LABEL = "eigenvalue λ of WᵀW"
+
+
+def family_style(family: str) -> dict[str, str]:
+    """``{"color", "marker"}`` of a family (a neutral dark gray circle if unknown)."""
+    return dict(FAMILY_STYLES.get(str(family), _FALLBACK_STYLE))
+
+
+def weights_label(weights: str | os.PathLike | None) -> str:
+    """How figures name the weights: "random-init weights", "pretrained weights", ..."""
+    if weights is None:
+        return ""
+    text = os.fspath(weights)
+    if text == "random":
+        return "random-init weights"
+    if text == "pretrained":
+        return "pretrained weights"
+    return f"weights from {Path(text).name}"
+
+
+def _title(base: str, weights: str | os.PathLike | None = None, convention: str | None = None) -> str:
+    extra = ", ".join(p for p in (convention, weights_label(weights)) if p)
+    return f"{base}\n({extra})" if extra else base
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.5, 4.2)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _log_bins(values: np.ndarray, bins: int) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        hi = lo * 1.001 + 1e-12
+    return np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+
+
+def plot_esd(
+    evals: np.ndarray,
+    fit: object | None = None,
+    ax: Axes | None = None,
+    title: str | None = "Empirical spectral density",
+    *,
+    bins: int = 60,
+    weights: str | os.PathLike | None = None,
+    label: str = "ESD",
+    color: str = "#1f77b4",
+) -> Axes:
+    """Log-log histogram of an ESD, with the fitted power-law density from ``xmin``.
+
+    Parameters
+    ----------
+    evals : array_like
+        Eigenvalues (non-positive values are not shown).
+    fit : PowerLawFit, optional
+        A fit of these eigenvalues (:func:`htsr_utils.fit_powerlaw`).  Its density
+        ``p(λ) ∝ λ^-α`` on ``[xmin, xmax]`` is drawn, normalized to the fraction of
+        eigenvalues in the tail so that it sits on the histogram; ``xmin`` is marked.
+    ax : Axes, optional
+        Where to draw (a new figure if omitted).
+    title : str, optional
+        Axes title; ``weights`` adds e.g. "(random-init weights)".
+    bins : int, default 60
+        Number of logarithmically spaced bins.
+    weights : str, optional
+        ``"random"``, ``"pretrained"`` or a path, for the title.
+    label, color : str
+        Legend label and color of the histogram.
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax)
+    x = np.asarray(evals, dtype=float).ravel()
+    x = x[np.isfinite(x) & (x > 0)]
+    if x.size:
+        ax.hist(x, bins=_log_bins(x, bins), density=True, color=color, alpha=0.55,
+                label=f"{label} ({x.size} eigenvalues)")
+    alpha = getattr(fit, "alpha", np.nan)
+    if fit is not None and np.isfinite(alpha) and x.size:
+        xmin, xmax = float(fit.xmin), float(fit.xmax)
+        upper = xmax if np.isfinite(xmax) else float(x.max())
+        grid = np.logspace(np.log10(xmin), np.log10(upper), 100)
+        beta = alpha - 1.0
+        if np.isfinite(xmax):
+            norm = beta / (xmin ** -beta - xmax ** -beta)
+        else:
+            norm = beta * xmin ** beta
+        tail_fraction = np.count_nonzero(x >= xmin) / x.size
+        ax.plot(grid, tail_fraction * norm * grid ** -alpha, color="#d62728", lw=2,
+                label=f"power-law fit: α = {alpha:.2f}")
+        ax.axvline(xmin, color="#d62728", ls="--", lw=1, label=f"$x_{{min}}$ = {xmin:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(EIGENVALUE_LABEL)
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(_title(title, weights))
+    ax.legend(fontsize="small", loc="lower left")
+    return ax
+
+
+def marchenko_pastur_pdf(x: np.ndarray, q: float, sigma2: float = 1.0) -> np.ndarray:
+    """Marchenko-Pastur density of the eigenvalues of ``W^T W`` for an ``N x M`` matrix
+    with i.i.d. entries of variance ``sigma2 / N`` and ``q = M / N <= 1``.
+
+    ``p(λ) = sqrt((λ+ - λ)(λ - λ-)) / (2 π σ² q λ)`` on ``[λ-, λ+]``,
+    ``λ± = σ² (1 ± sqrt(q))²``, zero elsewhere.
+    """
+    if not 0 < q <= 1:
+        raise ValueError(f"q = M / N must be in (0, 1], got {q}")
+    x = np.asarray(x, dtype=float)
+    lo, hi = sigma2 * (1 - np.sqrt(q)) ** 2, sigma2 * (1 + np.sqrt(q)) ** 2
+    inside = (x > lo) & (x < hi)
+    out = np.zeros_like(x)
+    xi = x[inside]
+    out[inside] = np.sqrt((hi - xi) * (xi - lo)) / (2 * np.pi * sigma2 * q * xi)
+    return out
+
+
+def plot_esd_vs_mp(
+    evals: np.ndarray,
+    q: float,
+    sigma2: float = 1.0,
+    ax: Axes | None = None,
+    title: str | None = "Gaussian random matrix: ESD and Marchenko-Pastur law",
+    *,
+    bins: int = 60,
+) -> Axes:
+    """Linear-scale histogram of an ESD with the Marchenko-Pastur density overlaid."""
+    ax = _axes(ax)
+    x = np.asarray(evals, dtype=float).ravel()
+    ax.hist(x, bins=bins, density=True, color="#1f77b4", alpha=0.55,
+            label=f"ESD ({x.size} eigenvalues)")
+    grid = np.linspace(0, max(float(x.max()), sigma2 * (1 + np.sqrt(q)) ** 2) * 1.05, 600)
+    ax.plot(grid, marchenko_pastur_pdf(grid, q, sigma2), color="#d62728", lw=2,
+            label=f"Marchenko-Pastur, q = M/N = {q:g}")
+    ax.set_xlabel(EIGENVALUE_LABEL)
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_ks_candidates(fit: object, ax: Axes | None = None,
+                       title: str | None = "Choosing $x_{min}$: KS distance of each candidate") -> Axes:
+    """KS distance ``D`` (left axis) and fitted ``α`` (right axis) against candidate ``xmin``.
+
+    ``fit`` must come from ``fit_powerlaw(..., keep_candidates=True)``; the chosen ``xmin``
+    (smallest ``D``) is marked.
+    """
+    cand = getattr(fit, "candidates", None) or {}
+    if not cand:
+        raise ValueError("fit has no candidates: call fit_powerlaw(..., keep_candidates=True)")
+    ax = _axes(ax)
+    ax.plot(cand["xmin"], cand["D"], color="#1f77b4", lw=1.2, label="KS distance D")
+    ax.axvline(fit.xmin, color="#d62728", ls="--", lw=1,
+               label=f"chosen $x_{{min}}$ = {fit.xmin:.3g} (D = {fit.D:.3f})")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"candidate $x_{{min}}$ ({EIGENVALUE_LABEL})")
+    ax.set_ylabel("KS distance D")
+    twin = ax.twinx()
+    twin.plot(cand["xmin"], cand["alpha"], color="#2ca02c", lw=1, alpha=0.8, label="fitted α")
+    twin.set_ylabel("fitted exponent α", color="#2ca02c")
+    finite = np.asarray(cand["alpha"])[np.isfinite(cand["alpha"])]
+    if finite.size:
+        twin.set_ylim(max(0.0, float(np.nanmin(finite)) - 0.5),
+                      min(float(np.nanpercentile(finite, 95)) + 1.0, 20.0))
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize="small", loc="upper center")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_metric_vs_accuracy(
+    summary: pd.DataFrame,
+    metric: str,
+    ax: Axes | None = None,
+    link_pairs: Iterable[tuple[str, str]] | None = None,
+    *,
+    accuracy: str = "top1",
+    by: str = "family",
+    title: str | None = None,
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    annotate: bool = True,
+    fit_line: bool = False,
+) -> Axes:
+    """Reported top-1 accuracy against a metric, one color and marker per family.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model, indexed by model, with ``metric``, ``accuracy`` and ``by``
+        columns (``ManyResult.summary``).  Rows missing either value are left out.
+    metric : str
+        Column on the x axis (e.g. ``"alpha_hat"``).
+    ax : Axes, optional
+        Where to draw (a new figure if omitted).
+    link_pairs : iterable of (model, model), optional
+        Pairs joined by a line, each in its own color, e.g. ``[("vgg11", "vgg11_bn")]``.
+    accuracy : str, default "top1"
+        Column on the y axis.
+    by : str, default "family"
+        Column whose values pick the style (:data:`FAMILY_STYLES` for families; other
+        values get a stable color of their own).
+    title : str, optional
+        Default: ``"<accuracy> vs <metric>"``; the convention and weights are appended
+        (weights from ``weights`` or else the summary's ``weights`` column).
+    weights, convention : str, optional
+        For the title; taken from the summary's columns when omitted.
+    annotate : bool, default True
+        Write each model's name next to its point (when at most 40 are shown).
+    fit_line : bool, default False
+        Draw the OLS line of each group with at least three models.
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax)
+    weights = weights if weights is not None else _first(summary, "weights")
+    convention = convention if convention is not None else _first(summary, "convention")
+    cols = [c for c in (metric, accuracy) if c in summary.columns]
+    data = summary.dropna(subset=cols) if len(cols) == 2 else summary.iloc[0:0]
+    groups = list(dict.fromkeys(data[by])) if by in data.columns else [None]
+    for i, group in enumerate(groups):
+        part = data if group is None else data[data[by] == group]
+        style = _group_style(group, i)
+        ax.scatter(part[metric], part[accuracy], s=46, color=style["color"], marker=style["marker"],
+                   edgecolor="black", linewidth=0.5, zorder=3, label=str(group) if group else None)
+        if fit_line and len(part) >= 3 and part[metric].nunique() > 1:
+            slope, intercept = np.polyfit(part[metric].to_numpy(float), part[accuracy].to_numpy(float), 1)
+            grid = np.linspace(part[metric].min(), part[metric].max(), 10)
+            ax.plot(grid, slope * grid + intercept, color=style["color"], lw=1, ls=":")
+    for j, (a, b) in enumerate(link_pairs or []):
+        if a in data.index and b in data.index:
+            xs = [data.at[a, metric], data.at[b, metric]]
+            ys = [data.at[a, accuracy], data.at[b, accuracy]]
+            ax.plot(xs, ys, color=PAIR_COLORS[j % len(PAIR_COLORS)], lw=1.6, zorder=2,
+                    label=f"{_short_name(a)} – {_short_name(b)}")
+    if annotate and 0 < len(data) <= 40:
+        _annotate_points(ax, data[metric].to_numpy(float), data[accuracy].to_numpy(float),
+                         [_short_name(str(n)) for n in data.index])
+    if data.empty:
+        ax.text(0.5, 0.5, "no model with both values\n(see the table of skipped models)",
+                ha="center", va="center", transform=ax.transAxes, color="gray")
+    ax.set_xlabel(METRIC_LABELS.get(metric, metric))
+    ax.set_ylabel(METRIC_LABELS.get(accuracy, accuracy)
+                  + ("\n(of the pretrained model)" if weights is not None and os.fspath(weights) != "pretrained" else ""))
+    base = title or f"Top-1 accuracy vs {METRIC_LABELS.get(metric, metric).split(' = ')[0]}"
+    ax.set_title(_title(base, weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def plot_parity(
+    computed: pd.Series,
+    published: pd.Series,
+    ax: Axes | None = None,
+    *,
+    families: pd.Series | None = None,
+    metric: str = "alpha_hat",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    published_label: str = "published (SDM 2020)",
+    title: str | None = None,
+    annotate_max: int = 30,
+) -> Axes:
+    """Computed against published values of one metric, with the line y = x.
+
+    Parameters
+    ----------
+    computed, published : Series
+        Values indexed by model; only models with both are drawn.
+    ax : Axes, optional
+        Where to draw.
+    families : Series, optional
+        Family of each model, for colors and the legend.
+    metric : str, default "alpha_hat"
+        For the axis labels.
+    weights, convention : str, optional
+        For the title and the x label.
+    published_label : str
+        Says where the published values come from (y axis label).
+    title : str, optional
+        Default: "Computed vs published <metric>".
+    annotate_max : int, default 30
+        Name the points when there are at most this many (more would be unreadable).
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax, (5.0, 4.8))
+    both = pd.concat({"computed": computed, "published": published}, axis=1).dropna()
+    if families is not None:
+        both["family"] = families.reindex(both.index)
+    groups = list(dict.fromkeys(both["family"])) if "family" in both else [None]
+    for i, group in enumerate(groups):
+        part = both if group is None else both[both["family"] == group]
+        style = _group_style(group, i)
+        ax.scatter(part["computed"], part["published"], s=40, color=style["color"],
+                   marker=style["marker"], edgecolor="black", linewidth=0.5, zorder=3,
+                   label=str(group) if group else None)
+    label = METRIC_LABELS.get(metric, metric).split(" = ")[0]
+    if not both.empty and len(both) <= annotate_max:
+        _annotate_points(ax, both["computed"].to_numpy(float), both["published"].to_numpy(float),
+                         [_short_name(str(n)) for n in both.index], equal_limits=True)
+    if both.empty:
+        ax.text(0.5, 0.5, "no model with both a computed\nand a published value",
+                ha="center", va="center", transform=ax.transAxes, color="gray")
+    else:
+        lo = float(min(both.min(numeric_only=True)))
+        hi = float(max(both.max(numeric_only=True)))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="gray", lw=1, ls="--",
+                label="y = x", zorder=1)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"computed {label} ({', '.join(p for p in (convention, weights_label(weights)) if p)})")
+    ax.set_ylabel(f"{label}, {published_label}")
+    ax.set_title(_title(title or f"Computed vs published {label}", weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return ax
+
+
+def plot_pl_norm_relation(
+    details: pd.DataFrame,
+    relation: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+    *,
+    by: str = "family",
+    x: str = "log_norm_sq",
+    y: str = "alpha_weighted",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = "Per matrix: weighted power-law exponent vs log Frobenius norm",
+) -> Axes:
+    """Scatter of ``alpha * log10(lambda_max)`` against ``log10 ||W||_F^2``, one point per matrix.
+
+    Parameters
+    ----------
+    details : DataFrame
+        Per-matrix rows with ``x``, ``y``, ``status`` and the ``by`` column.
+    relation : DataFrame, optional
+        :func:`htsr_utils.regression.pl_norm_relation` of the same rows; its ``"all"`` row
+        is drawn as the OLS line and quoted (slope, R^2, residual std) in the legend.
+    ax : Axes, optional
+        Where to draw.
+    by : str, default "family"
+        Column that picks colors and markers.
+    weights, convention : str, optional
+        For the title.
+    """
+    ax = _axes(ax, (6.4, 4.8))
+    rows = details[details["status"] == "ok"] if "status" in details.columns else details
+    rows = rows.dropna(subset=[x, y])
+    groups = list(dict.fromkeys(rows[by])) if by in rows.columns else [None]
+    for i, group in enumerate(groups):
+        part = rows if group is None else rows[rows[by] == group]
+        style = _group_style(group, i)
+        ax.scatter(part[x], part[y], s=9, color=style["color"], marker=style["marker"], alpha=0.6,
+                   linewidth=0, label=f"{group} ({len(part)})" if group is not None else None)
+    if relation is not None and "all" in set(relation["group"]) and len(rows):
+        fit = relation.set_index("group").loc["all"]
+        if np.isfinite(fit["slope"]):
+            grid = np.linspace(float(rows[x].min()), float(rows[x].max()), 20)
+            ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="black", lw=1.8,
+                    label=(f"OLS, all {int(fit['n'])} matrices: slope {fit['slope']:.2f}, "
+                           f"$R^2$ = {fit['r2']:.2f}, residual std {fit['resid_std']:.2f}"))
+    if rows.empty:
+        ax.text(0.5, 0.5, "no fitted matrix\n(see the table of skipped models)", ha="center",
+                va="center", transform=ax.transAxes, color="gray")
+    ax.axhline(0, color="gray", lw=0.6)
+    ax.set_xlabel(METRIC_LABELS.get(x, x) + " (per matrix)")
+    ax.set_ylabel(METRIC_LABELS.get(y, y) + " (per matrix)")
+    if title:
+        ax.set_title(_title(title, weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small", loc="best", markerscale=1.5)
+    return ax
+
+
+def plot_regression_summary(
+    table: pd.DataFrame,
+    value: str = "kendall_tau",
+    ax: Axes | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Grouped horizontal bars: one group per family, one bar per metric.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``family``, ``metric`` and ``value`` columns (e.g. the summary table of notebook 08).
+    value : str, default "kendall_tau"
+        Column shown (``"kendall_tau"``, ``"r2"`` or ``"rmse"``); NaN (too few models)
+        is written as "n/a".
+    """
+    families = list(dict.fromkeys(table["family"]))
+    metrics = list(dict.fromkeys(table["metric"]))
+    ax = _axes(ax, (6.8, 0.9 + 0.32 * max(1, len(families)) * max(1, len(metrics)) ** 0.6))
+    height = 0.8 / max(1, len(metrics))
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+    for j, metric in enumerate(metrics):
+        part = table[table["metric"] == metric].set_index("family").reindex(families)
+        ypos = np.arange(len(families)) + (j - (len(metrics) - 1) / 2) * height
+        ax.barh(ypos, np.nan_to_num(part[value].to_numpy(float)), height=height * 0.95,
+                color=palette[j % len(palette)], label=METRIC_LABELS.get(metric, metric).split(" = ")[0])
+    scores = table.pivot_table(index="family", columns="metric", values=value, aggfunc="first", dropna=False)
+    sizes = table.groupby("family", sort=False)["n"].max() if "n" in table.columns else None
+    for i, family in enumerate(families):
+        row = scores.loc[family] if family in scores.index else pd.Series(dtype=float)
+        if row.isna().all():
+            n = f" (n = {int(sizes[family])})" if sizes is not None and family in sizes else ""
+            ax.text(0.02, i, f"n/a: too few models{n}", va="center", fontsize=7, color="gray",
+                    transform=ax.get_yaxis_transform())
+    ax.set_yticks(np.arange(len(families)), families, fontsize="small")
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    labels = {"kendall_tau": "Kendall τ (metric vs top-1); < 0: trend as predicted",
+              "r2": "$R^2$ of the OLS fit of top-1", "rmse": "RMSE of the OLS fit of top-1 (%)"}
+    ax.set_xlabel(labels.get(value, value))
+    if value == "kendall_tau":
+        ax.set_xlim(-1.05, 1.05)
+    ax.set_title(_title(title or f"Per family: {labels.get(value, value).split(';')[0]}", weights, convention),
+                 fontsize="medium")
+    ax.grid(True, axis="x", alpha=0.3)
+    if metrics:
+        ax.legend(fontsize="x-small", loc="best")
+    return ax
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150,
+                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write a figure as PNG (``dpi``) and PDF atomically, then close it.
+
+    Each file is first written to a temporary file in the target folder and moved into
+    place with ``os.replace``, so a reader never sees a half-written figure and a failure
+    leaves no temporary file behind.  The folder is created if needed.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure.
+    path : path-like
+        Target without or with a suffix (``figures/01_vgg/alpha_hat.png`` and
+        ``figures/01_vgg/alpha_hat`` both give ``alpha_hat.png`` and ``alpha_hat.pdf``).
+    dpi : int, default 150
+        Resolution of the PNG.
+    formats : sequence of str, default ("png", "pdf")
+        File formats to write.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``formats``.
+    """
+    path = Path(path)
+    if path.suffix.lower().lstrip(".") in {"png", "pdf", "svg"}:
+        path = path.with_suffix("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for fmt in formats:
+            target = path.with_name(f"{path.name}.{fmt}")
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp.{fmt}", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    metadata = {"CreationDate": None} if fmt == "pdf" else None
+                    fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            written.append(target)
+    finally:
+        plt.close(fig)
+    return written
+
+
+def show_figure(path: str | os.PathLike, width: int | None = None):
+    """Display a saved PNG in a notebook (figures are closed once saved)."""
+    from IPython.display import Image
+
+    return Image(filename=str(path), width=width)
+
+
+def _first(summary: pd.DataFrame, column: str) -> str | None:
+    if column in summary.columns and len(summary):
+        return str(summary[column].iloc[0])
+    return None
+
+
+def _group_style(group: object, i: int) -> dict[str, str]:
+    if group is None:
+        return dict(_FALLBACK_STYLE)
+    family = str(group).split(" (")[0]  # "ResNet (pytorchcv)" -> family "ResNet"
+    if family in FAMILY_STYLES:
+        style = family_style(family)
+        if family != str(group) and "pytorchcv" in str(group):
+            style["color"] = _darker(style["color"])  # same marker, darker shade
+        return style
+    palette = plt.get_cmap("tab10").colors
+    return {"color": matplotlib.colors.to_hex(palette[i % len(palette)]), "marker": "o"}
+
+
+def _darker(color: str, factor: float = 0.6) -> str:
+    r, g, b = matplotlib.colors.to_rgb(color)
+    return matplotlib.colors.to_hex((r * factor, g * factor, b * factor))
+
+
+def _short_name(name: str) -> str:
+    return name.removeprefix("pytorchcv_")
+
+
+def _annotate_points(ax: Axes, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], *,
+                     fontsize: float = 7, equal_limits: bool = False) -> None:
+    """Label points, moving a label to another side of its point when it would overlap one
+    already placed (greedy; approximate text boxes in display coordinates)."""
+    ax.autoscale_view()
+    if equal_limits:
+        lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+        hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    dpi_scale = ax.figure.dpi / 72.0
+    char_w, height = 0.6 * fontsize * dpi_scale, 1.2 * fontsize * dpi_scale
+    # (dx, dy) in points and horizontal alignment, tried in order
+    offsets = [(4, 3, "left"), (4, -10, "left"), (-4, 3, "right"), (-4, -10, "right"),
+               (4, 12, "left"), (4, -19, "left")]
+    placed: list[tuple[float, float, float, float]] = []
+    order = np.lexsort((points[:, 0], -points[:, 1]))
+    for i in order:
+        width = char_w * len(labels[i])
+        for dx, dy, ha in offsets:
+            x0 = points[i, 0] + dx * dpi_scale - (width if ha == "right" else 0.0)
+            y0 = points[i, 1] + dy * dpi_scale
+            box = (x0, y0, x0 + width, y0 + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(labels[i], (xs[i], ys[i]), fontsize=fontsize, xytext=(dx, dy),
+                    textcoords="offset points", ha=ha)

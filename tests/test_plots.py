@@ -1,0 +1,149 @@
+"""Figures are written (PNG + PDF, non-empty), atomically, and closed."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from htsr_utils import fit_powerlaw  # noqa: E402
+from htsr_utils.plots import (  # noqa: E402
+    FAMILY_STYLES, family_style, marchenko_pastur_pdf, plot_esd, plot_esd_vs_mp, plot_ks_candidates,
+    plot_metric_vs_accuracy, plot_parity, save_figure, weights_label,
+)
+from htsr_utils.zoo import get_spec, list_models  # noqa: E402
+
+
+def _summary(weights: str = "random") -> pd.DataFrame:
+    return pd.DataFrame({
+        "family": ["VGG", "VGG", "VGG", "VGG", "ResNet"],
+        "alpha_hat": [1.84, 1.60, 1.70, 1.45, 0.9],
+        "alpha_hat_star": [1.7, 1.5, 1.6, 1.3, 0.8],
+        "top1": [68.97, 70.45, 69.9, 71.6, 70.1],
+        "weights": weights, "convention": "sdm2020",
+    }, index=pd.Index(["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "resnet18"], name="model"))
+
+
+def _png_ok(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_zoo_family_has_a_style():
+    families = {get_spec(m).family for m in list_models()}
+    assert families <= set(FAMILY_STYLES)
+    styles = [(s["color"], s["marker"]) for s in FAMILY_STYLES.values()]
+    assert len(set(styles)) == len(styles)
+    assert family_style("no such family")["color"]
+
+
+def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    written = save_figure(fig, tmp_path / "sub" / "deeper" / "figure.png")
+    assert [p.name for p in written] == ["figure.png", "figure.pdf"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert _png_ok(written[0])
+    assert written[1].read_bytes().startswith(b"%PDF")
+    assert sorted(os.listdir(tmp_path / "sub" / "deeper")) == ["figure.pdf", "figure.png"]
+    assert not plt.fignum_exists(fig.number)  # closed
+
+
+def test_save_figure_failure_leaves_no_temp_file_and_keeps_old(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    save_figure(fig, tmp_path / "f")
+    before = (tmp_path / "f.png").read_bytes()
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    ax.set_title("$\\undefinedmacro$")  # mathtext error at draw time
+    with pytest.raises(ValueError):
+        save_figure(fig, tmp_path / "f")
+    assert sorted(os.listdir(tmp_path)) == ["f.pdf", "f.png"]
+    assert (tmp_path / "f.png").read_bytes() == before
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_plot_esd_with_fit(tmp_path):
+    rng = np.random.default_rng(0)
+    evals = (1 - rng.random(2000)) ** (-1 / 1.5)  # Pareto, density exponent 2.5
+    fit = fit_powerlaw(evals, xmax="lambda_max")
+    ax = plot_esd(evals, fit, title="Pareto sample", weights="random")
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "λ" in ax.get_xlabel() and ax.get_ylabel() == "density"
+    assert "random-init weights" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("α =" in t for t in labels)
+    path = save_figure(ax.figure, tmp_path / "esd")[0]
+    assert _png_ok(path)
+
+
+def test_plot_esd_without_fit_and_mp_and_candidates(tmp_path):
+    rng = np.random.default_rng(1)
+    n, m = 400, 200
+    w = rng.normal(0, 1 / np.sqrt(n), (n, m))
+    evals = np.linalg.eigvalsh(w.T @ w)
+    plot_esd(evals)
+    fig, axes = plt.subplots(1, 2)
+    plot_esd_vs_mp(evals, q=m / n, ax=axes[0])
+    fit = fit_powerlaw(evals, xmax="lambda_max", keep_candidates=True)
+    plot_ks_candidates(fit, ax=axes[1])
+    assert save_figure(fig, tmp_path / "mp")[0].stat().st_size > 1000
+    plt.close("all")
+    with pytest.raises(ValueError):
+        plot_ks_candidates(fit_powerlaw(evals))
+
+
+def test_marchenko_pastur_density_integrates_to_one():
+    q = 0.5
+    x = np.linspace(0, 3.5, 200001)
+    density = marchenko_pastur_pdf(x, q)
+    assert np.trapezoid(density, x) == pytest.approx(1.0, abs=2e-3)
+    assert density[x > (1 + np.sqrt(q)) ** 2].max() == 0
+
+
+def test_metric_vs_accuracy_legend_pairs_and_title(tmp_path):
+    fig, ax = plt.subplots()
+    plot_metric_vs_accuracy(_summary(), "alpha_hat", ax, link_pairs=[("vgg11", "vgg11_bn"), ("vgg13", "vgg13_bn")])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "VGG" in labels and "ResNet" in labels
+    assert "vgg11 – vgg11_bn" in labels and "vgg13 – vgg13_bn" in labels
+    assert "random-init weights" in ax.get_title() and "sdm2020" in ax.get_title()
+    assert "accuracy" in ax.get_ylabel()
+    assert save_figure(fig, tmp_path / "acc")[0].stat().st_size > 1000
+
+
+def test_metric_vs_accuracy_pretrained_title_and_empty():
+    fig, ax = plt.subplots()
+    plot_metric_vs_accuracy(_summary("pretrained"), "alpha_hat", ax)
+    assert "random" not in ax.get_title() and "pretrained weights" in ax.get_title()
+    empty = _summary().iloc[0:0]
+    fig2, ax2 = plt.subplots()
+    plot_metric_vs_accuracy(empty, "alpha_hat", ax2, weights="pretrained")
+    assert any("no model" in t.get_text() for t in ax2.texts)
+    plt.close("all")
+
+
+def test_parity_plot(tmp_path):
+    computed = pd.Series({"vgg11": 1.8, "vgg13": 1.7, "resnet18": np.nan})
+    published = pd.Series({"vgg11": 1.84, "vgg13": 1.65, "vgg16": 1.5})
+    fig, ax = plt.subplots()
+    plot_parity(computed, published, ax, weights="random", convention="sdm2020")
+    assert len(ax.collections[0].get_offsets()) == 2  # only models with both values
+    assert "published" in ax.get_ylabel() and "random-init weights" in ax.get_title()
+    assert any(t.get_label() == "y = x" for t in ax.get_lines())
+    assert save_figure(fig, tmp_path / "parity")[0].stat().st_size > 1000
+
+
+def test_weights_label():
+    assert weights_label("random") == "random-init weights"
+    assert weights_label("pretrained") == "pretrained weights"
+    assert weights_label("/x/y/model.pth") == "weights from model.pth"

@@ -1,0 +1,166 @@
+"""OLS / Kendall tau against scipy, closed-form checks, family tables and the Markdown writer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from htsr_utils.regression import (
+    REGRESSION_COLUMNS, family_regressions, family_table, ols_fit, pl_norm_relation, to_markdown,
+)
+
+
+def test_ols_exact_line_closed_form():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = 80.0 - 2.5 * x
+    fit = ols_fit(x, y)
+    assert fit["n"] == 5
+    assert fit["slope"] == pytest.approx(-2.5, abs=1e-12)
+    assert fit["intercept"] == pytest.approx(80.0, abs=1e-12)
+    assert fit["rmse"] == pytest.approx(0.0, abs=1e-12)
+    assert fit["r2"] == pytest.approx(1.0, abs=1e-12)
+    assert fit["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_ols_hand_computed_residuals():
+    # x = 0, 1, 2; y = 0, 2, 1: slope 1/2, intercept 1/2, residuals -1/2, 1, -1/2.
+    fit = ols_fit([0, 1, 2], [0, 2, 1])
+    assert fit["slope"] == pytest.approx(0.5)
+    assert fit["intercept"] == pytest.approx(0.5)
+    assert fit["rmse"] == pytest.approx(math.sqrt((0.25 + 1 + 0.25) / 3))
+    assert fit["r2"] == pytest.approx(1 - 1.5 / 2.0)
+    assert fit["kendall_tau"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ols_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(2.0, 1.0, 40)
+    y = 75.0 - 3.0 * x + rng.normal(0, 1.5, 40)
+    y[::7] = np.round(y[::7])  # some ties do not matter for OLS, but exercise tau-b
+    x[3] = x[5]
+    fit = ols_fit(x, y)
+    ref = stats.linregress(x, y)
+    assert fit["slope"] == pytest.approx(ref.slope, rel=1e-10)
+    assert fit["intercept"] == pytest.approx(ref.intercept, rel=1e-10)
+    assert fit["r2"] == pytest.approx(ref.rvalue**2, rel=1e-10)
+    residual = y - (ref.slope * x + ref.intercept)
+    assert fit["rmse"] == pytest.approx(np.sqrt(np.mean(residual**2)), rel=1e-10)
+    assert fit["kendall_tau"] == pytest.approx(stats.kendalltau(x, y).statistic, rel=1e-12)
+
+
+def test_ols_drops_nan_pairs_and_degenerate_inputs():
+    fit = ols_fit([1, 2, np.nan, 4], [1, 2, 3, np.nan])
+    assert fit["n"] == 2 and fit["slope"] == pytest.approx(1.0)
+    assert math.isnan(ols_fit([1.0], [2.0])["slope"])
+    assert ols_fit([], [])["n"] == 0
+    constant_x = ols_fit([1, 1, 1], [1, 2, 3])
+    assert math.isnan(constant_x["slope"]) and math.isnan(constant_x["kendall_tau"])
+    constant_y = ols_fit([1, 2, 3], [5, 5, 5])
+    assert constant_y["slope"] == 0 and math.isnan(constant_y["r2"])
+    with pytest.raises(ValueError):
+        ols_fit([1, 2], [1, 2, 3])
+
+
+def _summary() -> pd.DataFrame:
+    return pd.DataFrame({
+        "family": ["A", "A", "A", "A", "B", "B", "C"],
+        "alpha_hat": [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 1.0],
+        "log_norm": [0.5, 0.4, 0.3, 0.1, 1.0, 2.0, 3.0],
+        "top1": [80.0, 78.0, 75.0, 71.0, 60.0, 61.0, 50.0],
+    }, index=pd.Index([f"m{i}" for i in range(7)], name="model"))
+
+
+def test_family_regressions_per_group():
+    table = family_regressions(_summary(), ["alpha_hat", "log_norm"])
+    assert list(table.columns) == REGRESSION_COLUMNS
+    assert len(table) == 6
+    a = table[(table["family"] == "A") & (table["metric"] == "alpha_hat")].iloc[0]
+    ref = stats.linregress([1, 2, 3, 4], [80, 78, 75, 71])
+    assert a["n"] == 4
+    assert a["slope"] == pytest.approx(ref.slope)
+    assert a["r2"] == pytest.approx(ref.rvalue**2)
+    assert a["kendall_tau"] == pytest.approx(-1.0)
+    # groups below min_n keep their n, with NaN scores
+    b = table[table["family"] == "B"].iloc[0]
+    assert b["n"] == 2 and math.isnan(b["r2"]) and math.isnan(b["kendall_tau"])
+    loose = family_regressions(_summary(), ["alpha_hat"], min_n=2)
+    assert loose.loc[loose["family"] == "B", "kendall_tau"].iloc[0] == pytest.approx(1.0)
+
+
+def test_family_regressions_missing_column():
+    with pytest.raises(KeyError):
+        family_regressions(_summary(), ["no_such_metric"])
+
+
+def test_pl_norm_relation_recovers_line():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 3, 200)
+    details = pd.DataFrame({"log_norm_sq": x, "alpha_weighted": 1.5 * x - 0.2 + rng.normal(0, 0.1, 200),
+                            "family": np.where(np.arange(200) < 100, "A", "B"), "status": "ok"})
+    details.loc[0, "status"] = "too_few_values"
+    rel = pl_norm_relation(details)
+    assert list(rel["group"]) == ["A", "B", "all"]
+    whole = rel.set_index("group").loc["all"]
+    assert whole["n"] == 199
+    assert whole["slope"] == pytest.approx(1.5, abs=0.05)
+    assert whole["resid_std"] == pytest.approx(0.1, abs=0.02)
+    assert whole["resid_std"] > whole["rmse"]
+
+
+def test_family_table_labels_and_order():
+    s = _summary()
+    table = family_table(s, ["top1", "alpha_hat", "alpha_hat_published"])
+    assert list(table.columns) == ["Architecture", "Model", "Top1", "α̂", "α̂ (published)"]
+    assert list(table["Model"]) == list(s.index)
+    assert table["α̂ (published)"].isna().all()
+
+
+def test_to_markdown_format():
+    table = pd.DataFrame({"name": ["a|b", "c"], "x": [1.23456, np.nan], "k": [3, 4]})
+    text = to_markdown(table, caption="caption here")
+    lines = text.splitlines()
+    assert lines[0].startswith("| name") and " x |" in lines[0]
+    assert lines[1].replace(" ", "").startswith("|---")
+    assert lines[1].rstrip().endswith(": |")  # numbers right-aligned
+    assert "a\\|b" in lines[2] and "1.235" in lines[2]
+    assert lines[3].split("|")[2].strip() == ""  # NaN -> empty cell
+    assert lines[-1] == "caption here"
+    assert len({len(line) for line in lines[:4]}) == 1  # aligned columns
+    assert to_markdown(table, floatfmt={"x": ".1f"}).splitlines()[2].count("1.2") == 1
+
+
+def test_trend_table_signs_and_published():
+    from htsr_utils.family import trend_statements, trend_table
+
+    summary = pd.DataFrame({
+        "series": ["A", "A", "A", "B", "B", "C"],
+        "alpha_hat": [1.0, 2.0, 3.0, 1.0, 2.0, 5.0],
+        "top1": [80.0, 75.0, 70.0, 60.0, 65.0, 50.0],
+        "alpha_hat_published": [1.0, 2.0, 3.0, np.nan, np.nan, np.nan],
+        "top1_published": [70.0, 75.0, 80.0, np.nan, np.nan, np.nan],
+    })
+    trend = trend_table(summary).set_index("family")
+    assert trend.loc["A", "trend"] == "holds" and trend.loc["A", "kendall_tau"] == pytest.approx(-1)
+    assert trend.loc["A", "trend_published"] == "reversed"
+    assert trend.loc["B", "trend"] == "reversed" and trend.loc["B", "n_published"] == 0
+    assert trend.loc["C", "trend"] == "n/a"
+    text = trend_statements(trend.reset_index(), weights="random")
+    assert text.count("\n") == 2 and "**the sign is wrong**" in text and "random-init weights" in text
+
+
+def test_write_table_atomic(tmp_path):
+    import os
+
+    from htsr_utils.family import write_table
+
+    table = pd.DataFrame({"model": ["a", "b"], "alpha_hat": [1.23456789, np.nan]})
+    csv, md = write_table(table, tmp_path / "sub" / "t", caption="cap")
+    assert sorted(os.listdir(tmp_path / "sub")) == ["t.csv", "t.md"]
+    back = pd.read_csv(csv)
+    assert list(back.columns) == ["model", "alpha_hat"] and back["alpha_hat"].iloc[0] == pytest.approx(1.23457)
+    assert md.read_text().rstrip().endswith("cap")
