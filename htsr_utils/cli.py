@@ -21,7 +21,7 @@ from . import paths, zoo
 from .conventions import CONVENTIONS
 from .esd import esd
 from .many import ModelAnalysisError, analyze_many, process_pool
-from .reproduce import report_table, run_notebooks
+from .reproduce import report_table, run_notebooks, skipped_notes
 from .weights import WeightMatrix, weight_matrices
 
 PROG = "htsr"
@@ -199,6 +199,8 @@ def _reproduce(args: argparse.Namespace) -> int:
                             parameters={"weights": args.weights, "quick": args.quick},
                             progress=sys.stderr.isatty())
     print(_left_aligned(report_table(results)))
+    for note in skipped_notes(results):
+        print(note)
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -223,3 +223,19 @@ def report_table(results: Sequence[NotebookResult]) -> pd.DataFrame:
                                         if r.computed is not None or r.skipped is not None else "")}
          for r in results],
         columns=["notebook", "result", "time", "models computed / skipped"])
+
+
+def skipped_notes(results: Sequence[NotebookResult], shown: int = 4) -> list[str]:
+    """One line per notebook that skipped models: which ones, and where to read why.
+
+    Models are skipped when their pretrained weights are neither cached nor downloadable; the
+    executed notebook's "skipped" table gives, for each, the URL and the cache path to put
+    the file at.
+    """
+    notes = []
+    for r in results:
+        if r.skipped:
+            names = ", ".join(r.skipped[:shown]) + (", ..." if len(r.skipped) > shown else "")
+            notes.append(f"{r.name}: skipped {len(r.skipped)} models ({names}): pretrained weights "
+                         f"unavailable; {r.output} lists each URL and where to put the file.")
+    return notes

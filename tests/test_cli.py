@@ -145,6 +145,7 @@ def test_reproduce_reports_each_notebook(env, notebooks, tmp_path):
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     assert rows["01_ok"].split()[1] == "ok" and rows["01_ok"].endswith("2 / 1")
     assert "failed: ValueError: boom" in rows["02_fail"]
+    assert "01_ok: skipped 1 models (model_c): pretrained weights unavailable" in done.stdout
     assert sorted(p.name for p in build.glob("*.ipynb")) == ["01_ok.ipynb", "02_fail.partial.ipynb"]
     assert json.loads((build / "01_ok.report.json").read_text())["skipped"] == ["model_c"]
     assert (notebooks / "01_figure.txt").is_file(), "notebooks run in their own folder"
