@@ -90,7 +90,7 @@ def child_ours(name: str, convention: str, repeats: int) -> dict:
 
     metrics.esd = timed(metrics.esd, "esd")
     metrics.fit_powerlaw = timed(metrics.fit_powerlaw, "fit")
-    htsr_utils.analyze(torch.nn.Sequential(torch.nn.Linear(64, 48)), convention)  # warm-up
+    htsr_utils.analyze(torch.nn.Sequential(torch.nn.Linear(96, 64)), convention)  # warm-up
     runs = []
     rss_before = _maxrss_mib()
     for i in range(repeats):

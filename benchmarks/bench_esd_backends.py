@@ -8,8 +8,8 @@ product ``W^T W`` and its eigenvalues (``eigvalsh``), and the float64 singular v
 NumPy (OpenBLAS, as bundled with the NumPy wheel) and PyTorch (MKL), each with the libraries'
 default thread count (all cores) and with one thread (``threadpoolctl`` for OpenBLAS,
 ``torch.set_num_threads(1)`` for torch), and ``htsr_utils.esd`` as it is.  Times are medians
-over ``--repeats`` runs (the 25088 x 4096 shape: one run, and its SVDs only without
-``--no-big-svd``); a "batch of 9" is one ``(9, N, M)`` call.
+over ``--repeats`` runs (25088 x 4096 and 4096 x 4096: one run each; the SVDs of 25088 x 4096
+only without ``--no-big-svd``); a "batch of 9" is one ``(9, N, M)`` call.
 
 Part 2, oversubscription.  In fresh subprocesses (``OMP_WAIT_POLICY`` is read when libgomp
 starts): NumPy Gram + eigvalsh of a batch right after a torch op on the same weights (what
@@ -76,7 +76,7 @@ def backends(shapes: list[str], repeats: int, big_svd: bool) -> None:
     print("-" * len(header))
     for key in shapes:
         shape = SHAPES[key]
-        reps = 1 if key == "big" else repeats
+        reps = 1 if key in ("big", "4096") else repeats
         w32 = _weights(shape)
         w = w32.astype(np.float64)
         label = f"{shape[0]} x {shape[1]} x {shape[2]}" if shape[0] > 1 else f"{shape[1]} x {shape[2]}"

@@ -115,7 +115,8 @@ class Convention:
         matrices, unscaled, like Linear.
     small_n_fit : int
         ESDs with fewer than ``small_n_fit`` eigenvalues in the fit use weightwatcher
-        0.7.7's small-sample rule (``fit_powerlaw(..., small_n=...)``); 0 = never.
+        0.7.7's small-sample rule (``fit_powerlaw(..., small_n=...)``; unbounded fits,
+        ``fit_xmax=None``, only); 0 = never.
     squared_log_norm : bool
         The ``log_norm`` column (and its model average) is ``log10 ||W||_F^2``
         (weightwatcher's ``log_norm``) instead of ``log10 ||W||_F``.

@@ -7,18 +7,23 @@ decomposition of ``W`` itself.  Float32 weights are exactly representable in flo
 the product is accumulated in float64 with no loss.  On the CPU, NumPy (OpenBLAS) is used;
 PyTorch serves ``device="cuda"``.
 
-Threads (``benchmarks/bench_esd_backends.py``, two AMD EPYC cores shared with other
-processes): OpenBLAS's multi-threaded eigensolver and SVD synchronize its threads so often
-that one descheduled thread stalls the others: ``eigvalsh`` of a 4096 x 4096 Gram matrix took
-70 s with two threads and 8.7 s with one, nine 512 x 512 ones 0.24 s and 0.15 s.  The Gram
-product (a large GEMM) does gain from threads (25088 x 4096: 14 s with two, 23 s with one).
-So the product runs with OpenBLAS's default threads, and the eigensolver (and the SVD of
-``method="svd"``) with one BLAS thread per matrix, the matrices of a batch shared among
-:data:`N_WORKERS` Python threads (NumPy releases the GIL in LAPACK calls).  Each matrix's
-eigenvalues are computed exactly as before, by the same single call on the same Gram
-matrix.  The single-thread BLAS limit uses ``threadpoolctl`` when it is installed; it is
-process-wide while an eigensolver runs.  PyTorch's MKL was not faster for the products
-(25088 x 4096: 13 s vs 14 s with two threads; nine 512 x 512: 0.043 s vs 0.032 s).
+Threads (``benchmarks/bench_esd_backends.py``; two AMD EPYC cores shared with other
+processes, as on this project's machines): OpenBLAS's multi-threaded routines synchronize
+their threads often, and when another process holds a core every synchronization waits for
+a time slice.  ``eigvalsh`` of a 4096 x 4096 Gram matrix took 70 s with two threads and 8.7 s
+with one; nine 512 x 512 ones 0.24 s and 0.15 s; the Gram products of mobilenet_v2's matrices
+0.54 s and 0.05 s.  Only a very large product gains from threads (25088 x 4096: 14 s with
+two, 23 s with one).  So every product and eigensolver runs with one BLAS thread, the
+matrices of a batch shared among :data:`N_WORKERS` Python threads (NumPy releases the GIL
+in BLAS and LAPACK calls), except the product of a lone matrix of at least
+:data:`THREADED_GEMM_FLOPS`, which keeps OpenBLAS's threads.  Each matrix's eigenvalues come
+from the same NumPy calls as before; OpenBLAS's threaded and single-threaded eigensolvers
+round differently (up to ~5e-14 relative in alpha on torchvision models, the same xmin
+chosen).  The one-thread limit uses ``threadpoolctl`` when installed (it is process-wide
+while an ESD is computed) and is skipped otherwise.  PyTorch's MKL is no faster for the
+products (25088 x 4096: 13 s vs 14 s with two threads; nine 512 x 512: 0.043 s vs 0.032 s;
+the "about twice as fast" measured earlier does not hold here), and its eigensolvers were
+not adopted: their results differ in rounding from NumPy's.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ import torch
 #: Largest float64 working set (bytes) converted at once when a batch is large.
 _CHUNK_BYTES = 1 << 30
 
-#: Python threads sharing the matrices of a batch in the eigensolver (usable CPUs).
+#: Python threads sharing the matrices of a batch (usable CPUs).
 N_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+#: A single matrix's Gram product of at least this many flops (``2 N M^2``) uses BLAS threads.
+THREADED_GEMM_FLOPS = 1e11
 
 
 def esd(
@@ -87,17 +95,27 @@ def _esd_numpy(batch: np.ndarray | torch.Tensor, method: str) -> np.ndarray:
     out = np.empty((k, m))
     step = max(1, _CHUNK_BYTES // (8 * n * m))
     for start in range(0, k, step):
-        chunk = np.asarray(batch[start : start + step], dtype=np.float64)
-        if method == "gram":
+        chunk = batch[start : start + step]
+        if method == "svd":
+            _map_single_threaded(_svd_evals, chunk, out[start : start + step])
+        elif chunk.shape[0] < N_WORKERS and 2.0 * n * m * m >= THREADED_GEMM_FLOPS:
+            # Too few matrices to share among workers, and a product big enough for BLAS
+            # threads to pay: a threaded product, then single-threaded eigenvalues.
+            chunk = np.asarray(chunk, dtype=np.float64)
             gram = np.matmul(chunk.transpose(0, 2, 1), chunk)
             _map_single_threaded(np.linalg.eigvalsh, gram, out[start : start + step])
         else:
-            _map_single_threaded(_svd_evals, chunk, out[start : start + step])
+            _map_single_threaded(_gram_evals, chunk, out[start : start + step])
     return out
 
 
+def _gram_evals(stack: np.ndarray) -> np.ndarray:
+    stack = np.asarray(stack, dtype=np.float64)
+    return np.linalg.eigvalsh(np.matmul(stack.transpose(0, 2, 1), stack))
+
+
 def _svd_evals(stack: np.ndarray) -> np.ndarray:
-    return np.linalg.svd(stack, compute_uv=False)[:, ::-1] ** 2
+    return np.linalg.svd(np.asarray(stack, dtype=np.float64), compute_uv=False)[:, ::-1] ** 2
 
 
 def _map_single_threaded(fn: Callable[[np.ndarray], np.ndarray], stack: np.ndarray, out: np.ndarray) -> None:

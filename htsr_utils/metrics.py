@@ -54,9 +54,10 @@ def analyze(
     DataFrame
         Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
         ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those above
-        the convention's ``eval_floor`` and 0, which the fit uses.  ``alpha_weighted = alpha * log10(lambda_max)``,
-        ``log_norm = log10 ||W||_F`` (``log10 ||W||_F^2`` for conventions with
-        ``squared_log_norm``, as weightwatcher), ``log_norm_sq = log10 ||W||_F^2``,
+        the convention's ``eval_floor`` and 0, which the fit uses.
+        ``alpha_weighted = alpha * log10(lambda_max)``, ``log_norm = log10 ||W||_F``
+        (``log10 ||W||_F^2`` for conventions with ``squared_log_norm``, as weightwatcher),
+        ``log_norm_sq = log10 ||W||_F^2``,
         ``log_spectral_norm = log10 lambda_max``, ``log_alpha_norm = log10 sum lambda^alpha``
         (over every positive eigenvalue), ``stable_rank = ||W||_F^2 / lambda_max``; for a
         pooled layer ``||W||_F^2`` is the sum over its slices.  A matrix whose ESD cannot

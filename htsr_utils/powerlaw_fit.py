@@ -33,8 +33,10 @@ import numpy as np
 
 Likelihood = Literal["untruncated", "truncated"]
 
-#: Elements of the candidates x points KS matrix evaluated per block (bounds memory).
-_KS_BLOCK_ELEMENTS = 1 << 20
+#: Elements of the candidates x points KS matrix evaluated per block: 512 KiB of float64,
+#: so that the block's temporaries stay in the L2 cache (2.5x faster than 1 << 20 on a
+#: 4096-eigenvalue ESD; the results do not depend on it).
+_KS_BLOCK_ELEMENTS = 1 << 16
 
 #: Smallest tail of a candidate under the small-sample rule (weightwatcher's ``k_min = 8``).
 SMALL_N_MIN_TAIL = 8
@@ -228,6 +230,7 @@ class _TailKS:
         self.first = first.astype(np.float64)
         self.n = n
         self.beta = beta
+        self.bounded = log_xmax is not None
         if log_xmax is None:
             self.norm = np.ones(beta.size)
         else:
@@ -237,16 +240,25 @@ class _TailKS:
         """Largest |model - empirical| CDF gap of candidates ``rows`` over points ``cols``."""
         out = np.empty(rows.size)
         block = max(1, _KS_BLOCK_ELEMENTS // max(cols.size, 1))
+        log_u, first = self.log_uniq[None, cols], self.first[None, cols]
         for start in range(0, rows.size, block):
             r = rows[start : start + block]
-            log_ratio = self.log_uniq[None, cols] - self.log_uniq[r, None]
+            # In place, blocks sized for the L2 cache; the same operations, in the same
+            # order, as -expm1(-beta * log_ratio) / norm - (first_j - first_k) / (n - first_k).
+            log_ratio = log_u - self.log_uniq[r, None]
+            gap = np.multiply(-self.beta[r, None], log_ratio)
             with np.errstate(over="ignore", invalid="ignore"):
-                model = -np.expm1(-self.beta[r, None] * log_ratio) / self.norm[r, None]
-            empirical = (self.first[None, cols] - self.first[r, None]) / (self.n - self.first[r, None])
-            gap = np.abs(model - empirical)
+                np.expm1(gap, out=gap)
+                np.negative(gap, out=gap)
+                if self.bounded:
+                    np.divide(gap, self.norm[r, None], out=gap)
+                empirical = np.subtract(first, self.first[r, None])
+                np.divide(empirical, self.n - self.first[r, None], out=empirical)
+                np.subtract(gap, empirical, out=gap)
+            np.abs(gap, out=gap)
             # Points below a candidate's xmin are not in its tail.
             gap[log_ratio < 0] = 0.0
-            out[start : start + block] = gap.max(axis=1, initial=0.0)
+            gap.max(axis=1, initial=0.0, out=out[start : start + block])
         return out
 
     def exact(self, rows: np.ndarray) -> np.ndarray:
@@ -290,8 +302,10 @@ class _TailKS:
         return best_index, best_value
 
 
-#: Evaluation points of the coarse grid used for KS lower bounds.
-_LOWER_BOUND_POINTS = 128
+#: Evaluation points of the coarse grid used for KS lower bounds.  Fewer points give weaker
+#: bounds but a cheaper bound pass, which dominates: 32 was fastest (16-128 tried) on random
+#: and trained ESDs of 60 to 4608 eigenvalues, with the same results (the search is exact).
+_LOWER_BOUND_POINTS = 32
 #: Candidates whose exact KS distance is computed in the first round (doubles each round).
 _EXACT_CHUNK = 32
 
