@@ -7,23 +7,27 @@ decomposition of ``W`` itself.  Float32 weights are exactly representable in flo
 the product is accumulated in float64 with no loss.  On the CPU, NumPy (OpenBLAS) is used;
 PyTorch serves ``device="cuda"``.
 
-Threads (``benchmarks/bench_esd_backends.py``; two AMD EPYC cores shared with other
-processes, as on this project's machines): OpenBLAS's multi-threaded routines synchronize
-their threads often, and when another process holds a core every synchronization waits for
-a time slice.  ``eigvalsh`` of a 4096 x 4096 Gram matrix took 70 s with two threads and 8.7 s
-with one; nine 512 x 512 ones 0.24 s and 0.15 s; the Gram products of mobilenet_v2's matrices
-0.54 s and 0.05 s.  Only a very large product gains from threads (25088 x 4096: 14 s with
-two, 23 s with one).  So every product and eigensolver runs with one BLAS thread, the
-matrices of a batch shared among :data:`N_WORKERS` Python threads (NumPy releases the GIL
-in BLAS and LAPACK calls), except the product of a lone matrix of at least
-:data:`THREADED_GEMM_FLOPS`, which keeps OpenBLAS's threads.  Each matrix's eigenvalues come
-from the same NumPy calls as before; OpenBLAS's threaded and single-threaded eigensolvers
-round differently (up to ~5e-14 relative in alpha on torchvision models, the same xmin
-chosen).  The one-thread limit uses ``threadpoolctl`` when installed (it is process-wide
-while an ESD is computed) and is skipped otherwise.  PyTorch's MKL is no faster for the
-products (25088 x 4096: 13 s vs 14 s with two threads; nine 512 x 512: 0.043 s vs 0.032 s;
-the "about twice as fast" measured earlier does not hold here), and its eigensolvers were
-not adopted: their results differ in rounding from NumPy's.
+Threads (``benchmarks/bench_esd_backends.py``, two AMD EPYC cores): OpenBLAS's threaded
+LAPACK routines synchronize their threads thousands of times per call, so when other
+processes hold the cores (the usual state of this project's shared machines) every
+synchronization waits for a time slice: ``eigvalsh`` of a 4096 x 4096 Gram matrix took 18 to
+70 s with two threads and 7.6 to 8.8 s with one, the Gram products of mobilenet_v2's
+matrices 0.54 s and 0.05 s.  On idle cores two threads are faster for the largest matrices
+only (4096 x 4096 ``eigvalsh``: 4.0 to 5.5 s vs 8.8 s; nine 512 x 512: 0.12 s vs 0.13 s).
+So every eigensolver, and every product but one, runs with one BLAS thread, the matrices of
+a batch shared among :data:`N_WORKERS` Python threads (NumPy releases the GIL in BLAS and
+LAPACK calls).  The exception is the product of a lone matrix of at least
+:data:`THREADED_GEMM_FLOPS` (25088 x 4096: 5.8 s with two threads, 11 s with one), which
+keeps OpenBLAS's threads: a large product synchronizes rarely, and its result does not
+depend on the thread count.  Threaded and single-threaded eigensolvers round differently
+(~1e-14 relative), so the eigenvalues no longer depend on the number of cores; against
+the earlier threaded version, alpha moved by at most 5e-14 (relative) on torchvision
+models, with the same xmin chosen.  The one-thread limit uses ``threadpoolctl`` when
+installed (process-wide while an ESD is computed) and is skipped otherwise.  PyTorch's MKL
+was not faster for the products (25088 x 4096: 23 s vs 5.8 s, 4096 x 4096: 1.7 s vs 2.1 s
+with two threads; nine 512 x 512: 0.043 s vs 0.031 s), so the claim that NumPy's OpenBLAS is
+about twice as fast holds only for some shapes; its eigensolvers, sometimes faster, were not
+adopted because they round differently from NumPy's.
 """
 
 from __future__ import annotations
