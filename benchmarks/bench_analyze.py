@@ -88,7 +88,7 @@ def child_ours(name: str, convention: str, repeats: int) -> dict:
                 totals[key] += time.perf_counter() - start
         return wrapper
 
-    metrics.esd = timed(metrics.esd, "esd")
+    metrics.esd_many = timed(metrics.esd_many, "esd")
     metrics.fit_powerlaw = timed(metrics.fit_powerlaw, "fit")
     htsr_utils.analyze(torch.nn.Sequential(torch.nn.Linear(96, 64)), convention)  # warm-up
     runs = []

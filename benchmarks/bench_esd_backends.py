@@ -1,6 +1,6 @@
 """ESD backends: NumPy/OpenBLAS vs PyTorch/MKL, and BLAS thread oversubscription.
 
-Run:  .venv/bin/python benchmarks/bench_esd_backends.py [--shapes big,4096,512x9,64x9]
+Run:  .venv/bin/python benchmarks/bench_esd_backends.py [--shapes big,4096,3072,2048,...]
       [--repeats 3] [--no-big-svd] [--no-oversubscription]
 
 Part 1, backends.  For each shape (float32 weights, as stored by torch), the float64 Gram
@@ -36,6 +36,9 @@ import numpy as np
 SHAPES = {
     "big": (1, 25088, 4096),  # vgg16 classifier.0
     "4096": (1, 4096, 4096),  # vgg16 classifier.3
+    "3072": (1, 3072, 3072),  # where the eigensolvers cross over
+    "2048": (1, 2048, 2048),
+    "1000x4096": (1, 4096, 1000),  # vgg16 classifier.6
     "512x9": (9, 512, 512),  # a 3x3 conv, 512 -> 512
     "64x9": (9, 64, 64),  # a 3x3 conv, 64 -> 64
 }
@@ -76,7 +79,7 @@ def backends(shapes: list[str], repeats: int, big_svd: bool) -> None:
     print("-" * len(header))
     for key in shapes:
         shape = SHAPES[key]
-        reps = 1 if key in ("big", "4096") else repeats
+        reps = 1 if key in ("big", "4096", "3072") else repeats
         w32 = _weights(shape)
         w = w32.astype(np.float64)
         label = f"{shape[0]} x {shape[1]} x {shape[2]}" if shape[0] > 1 else f"{shape[1]} x {shape[2]}"
@@ -207,7 +210,7 @@ def oversubscription(shapes: list[str], repeats: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="big,4096,512x9,64x9",
+    parser.add_argument("--shapes", default="big,4096,3072,2048,1000x4096,512x9,64x9",
                         help="comma-separated subset of: " + ", ".join(SHAPES))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-big-svd", action="store_true", help="skip the SVDs of 25088 x 4096")

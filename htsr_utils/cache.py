@@ -89,9 +89,11 @@ def analyze_cached(
     results_dir : Path, optional
         Cache folder (created if needed); default :func:`default_results_dir`.
     device : str, default "cpu"
-        Where eigenvalues are computed when the entry is missing.
+        Where eigenvalues are computed when the entry is missing.  Recorded in the sidecar
+        but not part of the key: an entry computed on another device is reused (CPU and
+        CUDA eigenvalues agree to rounding, ``tests/test_esd.py``).
     progress : bool, default False
-        Progress bar over layers when computing.
+        Progress bar over matrices when computing.
     seed : int, default 0
         Seed of the random initialisation (``weights="random"`` only).
 
@@ -122,7 +124,7 @@ def analyze_cached(
     details.insert(0, "model", name)
     details.attrs["model"] = name
     folder.mkdir(parents=True, exist_ok=True)
-    _write_entry(details, csv_path, meta_path, key | {"model": name, "weights": str(weights)})
+    _write_entry(details, csv_path, meta_path, key | {"model": name, "weights": str(weights), "device": device})
     return details
 
 

@@ -1,63 +1,84 @@
 """Empirical spectral densities: the eigenvalues of ``X = W^T W``.
 
 The default forms the Gram matrix in float64 and calls a symmetric eigensolver.  For an
-``N x M`` matrix with ``N >= M`` that costs ``2 N M^2`` flops for the product plus
-``O(M^3)`` for the eigenvalues, several times cheaper than the singular value
-decomposition of ``W`` itself.  Float32 weights are exactly representable in float64, so
-the product is accumulated in float64 with no loss.  On the CPU, NumPy (OpenBLAS) is used;
+``N x M`` matrix with ``N >= M`` that costs ``N M^2`` flops for the (symmetric) product plus
+``O(M^3)`` for the eigenvalues, several times cheaper than the singular value decomposition of
+``W`` itself.  Float32 weights are exactly representable in float64, so the product is
+accumulated in float64 with no loss.  On the CPU the products use NumPy (OpenBLAS ``dsyrk``);
 PyTorch serves ``device="cuda"``.
 
-Threads (``benchmarks/bench_esd_backends.py``, two AMD EPYC cores): OpenBLAS's threaded
-LAPACK routines synchronize their threads thousands of times per call, so when other
-processes hold the cores (the usual state of this project's shared machines) every
-synchronization waits for a time slice: ``eigvalsh`` of a 4096 x 4096 Gram matrix took 18 to
-70 s with two threads and 7.6 to 8.8 s with one, the Gram products of mobilenet_v2's
-matrices 0.54 s and 0.05 s.  On idle cores two threads are faster for the largest matrices
-only (4096 x 4096 ``eigvalsh``: 4.0 to 5.5 s vs 8.8 s; nine 512 x 512: 0.12 s vs 0.13 s).
-So every eigensolver, and every product but one, runs with one BLAS thread, the matrices of
-a batch shared among :data:`N_WORKERS` Python threads (NumPy releases the GIL in BLAS and
-LAPACK calls).  The exception is the product of a lone matrix of at least
-:data:`THREADED_GEMM_FLOPS` (25088 x 4096: 5.8 s with two threads, 11 s with one), which
-keeps OpenBLAS's threads: a large product synchronizes rarely, and its result does not
-depend on the thread count.  Threaded and single-threaded eigensolvers round differently
-(~1e-14 relative), so the eigenvalues no longer depend on the number of cores; against
-the earlier threaded version, alpha moved by at most 5e-14 (relative) on torchvision
-models, with the same xmin chosen.  The one-thread limit uses ``threadpoolctl`` when
-installed (process-wide while an ESD is computed) and is skipped otherwise.  PyTorch's MKL
-was not faster for the products (25088 x 4096: 23 s vs 5.8 s, 4096 x 4096: 1.7 s vs 2.1 s
-with two threads; nine 512 x 512: 0.043 s vs 0.031 s), so the claim that NumPy's OpenBLAS is
-about twice as fast holds only for some shapes; its eigensolvers, sometimes faster, were not
-adopted because they round differently from NumPy's.
+How the CPU work is scheduled (numbers from ``benchmarks/bench_esd_backends.py`` on two AMD
+EPYC cores):
+
+- Parallel over matrices, never inside a call: every product and eigensolver runs with one
+  BLAS thread (:func:`htsr_utils.threads.one_thread_per_call`) and :data:`N_WORKERS` Python
+  threads share the work (NumPy and PyTorch release the GIL in BLAS / LAPACK calls).
+  OpenBLAS's threaded LAPACK stalls on a shared machine (4096 x 4096 ``eigvalsh``: 18 to 70 s
+  with two threads, 7.6 to 8.8 s with one); two single-threaded eigensolvers side by side
+  take 4.9 s for two such matrices.
+- :func:`esd_many` schedules the matrices of many layers together (a whole model): the work
+  is cut into units of similar cost and the costliest run first, so both cores stay busy to
+  the end instead of waiting on one layer's last matrix.
+- A matrix whose product alone is large (``N M^2 >= 2e10`` and ``N >= 2 ROW_BLOCK``; vgg16's
+  25088 x 4096 layer) is multiplied in blocks of :data:`ROW_BLOCK` rows, one unit per block,
+  ``W^T W = sum_b W_b^T W_b`` summed in block order, so the result does not depend on the
+  number of workers or on which block finishes first.
+- The eigensolver is NumPy's (OpenBLAS ``dsyevd``) below :data:`TORCH_EIGH_MIN_DIM` and
+  PyTorch's (MKL ``dsyevd``) from there on, single-threaded: 2048: 0.83 s vs 0.82 s,
+  3072: 3.1 s vs 2.1 s, 4096: 7.3 to 8.9 s vs 4.6 to 5.5 s; below 1000 NumPy is 1.5 to 2x
+  faster.  Both agree to ~1e-14 relative; the tests hold either to a float64 SVD.
+
+The floor, on vgg16 (random init, ``benchmarks/bench_analyze.py``): 26 CPU-seconds, nearly
+all the two 4096-wide classifier layers (products 14 s at ~34 GFLOP/s per core, close to
+these cores' float64 peak; two 4096 x 4096 eigensolvers about 5 s each), done in 13.4 to
+14.3 s on two cores (96% busy).  Not adopted: LAPACK's two-stage ``dsyevd_2stage``
+(eigenvalues only, from the OpenBLAS in NumPy's wheel: 5.5 s at 4096, no faster than MKL);
+two BLAS threads per call (4.1 to 4.6 s at 4096 on idle cores, but two single-threaded
+solves side by side finish two matrices in 4.9 s); float32 products (twice as fast, but
+float32 accumulation leaves errors near 1e-5 lambda_max, so the small eigenvalues, which
+the fit's xmin candidates and the ``1e-8`` test include, would be lost).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
+import heapq
+import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-#: Largest float64 working set (bytes) converted at once when a batch is large.
-_CHUNK_BYTES = 1 << 30
+from .threads import N_CPUS, one_thread_per_call
 
-#: Python threads sharing the matrices of a batch (usable CPUs).
-N_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+__all__ = ["esd", "esd_many"]
 
-#: A single matrix's Gram product of at least this many flops (``2 N M^2``) uses BLAS threads.
-THREADED_GEMM_FLOPS = 1e11
+#: Python threads sharing the matrices (usable CPUs).
+N_WORKERS: int = N_CPUS
+
+#: Rows per block when one large product is split among workers.
+ROW_BLOCK = 4096
+
+#: A matrix whose product has at least this many multiply-adds (``N M^2``) is split in blocks.
+BLOCKED_PRODUCT_MIN = 2e10
+
+#: From this size on, PyTorch's (MKL) eigensolver is used on the CPU.
+TORCH_EIGH_MIN_DIM = 2560
+
+#: Largest float64 working set (bytes) of one unit of work.
+_UNIT_BYTES = 1 << 28
+
+#: Units per worker the total work is cut into (smaller units balance the cores better).
+_UNITS_PER_WORKER = 8
+
+#: Relative cost of an ``M x M`` eigensolver per ``M^3``, in multiply-adds of the product.
+_EIGH_COST = 3.0
+
+Method = Literal["gram", "svd"]
 
 
-def esd(
-    weights: np.ndarray | torch.Tensor,
-    *,
-    method: Literal["gram", "svd"] = "gram",
-    device: str = "cpu",
-) -> np.ndarray:
+def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: str = "cpu") -> np.ndarray:
     """Eigenvalues of ``W^T W`` for one matrix or a batch of equal-shape matrices.
 
     Parameters
@@ -68,115 +89,253 @@ def esd(
         ``"gram"``: float64 Gram matrix and symmetric eigensolver (fast);
         ``"svd"``: squared singular values of ``W`` in float64 (slower reference).
     device : str
-        ``"cpu"`` (NumPy / OpenBLAS) or a PyTorch device such as ``"cuda"``.
+        ``"cpu"`` (NumPy / OpenBLAS, large eigensolvers MKL) or a PyTorch device such as
+        ``"cuda"``.
 
     Returns
     -------
     ndarray
         Ascending eigenvalues, shape ``(M,)`` or ``(k, M)``, float64, clipped at 0
         (rounding can leave tiny negative values).
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not 2-D or 3-D, or ``method`` is unknown.
+    """
+    return esd_many([weights], method=method, device=device)[0]
+
+
+def esd_many(
+    batches: Sequence[np.ndarray | torch.Tensor],
+    *,
+    method: Method = "gram",
+    device: str = "cpu",
+    progress: tqdm | None = None,
+) -> list[np.ndarray]:
+    """:func:`esd` of several batches (e.g. every layer of a model), scheduled together.
+
+    On the CPU all matrices of all batches are shared among :data:`N_WORKERS` threads, the
+    costliest first (see the module docstring); the result is the same as calling
+    :func:`esd` on each batch, whatever the number of workers.
+
+    Parameters
+    ----------
+    batches : sequence of arrays or tensors
+        Each of shape ``(N, M)`` or ``(k, N, M)``; shapes may differ between batches.
+    method, device
+        As for :func:`esd`.
+    progress : tqdm, optional
+        A progress bar advanced by one per matrix whose eigenvalues are done.
+
+    Returns
+    -------
+    list of ndarray
+        ``esd(batch)`` for each batch, in order.
     """
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
-    single = weights.ndim == 2
-    if weights.ndim not in (2, 3):
-        raise ValueError(f"esd expects a matrix or a batch of matrices, got shape {tuple(weights.shape)}")
-    batch = weights[None] if single else weights
-    if batch.shape[1] < batch.shape[2]:
-        batch = batch.transpose(1, 2) if isinstance(batch, torch.Tensor) else batch.transpose(0, 2, 1)
+    stacks = [_tall_stack(batch) for batch in batches]
     if device == "cpu":
-        evals = _esd_numpy(batch, method)
+        outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
+        _Schedule(N_WORKERS, progress).run(_plan(stacks, outs, method))
     else:
-        evals = _esd_torch(batch, method, device)
-    np.maximum(evals, 0.0, out=evals)
-    return evals[0] if single else evals
+        outs = []
+        for stack in stacks:
+            outs.append(_esd_torch(stack, method, device))
+            if progress is not None:
+                progress.update(stack.shape[0])
+    for batch, out in zip(batches, outs):
+        np.maximum(out, 0.0, out=out)
+    return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
 
 
-def _esd_numpy(batch: np.ndarray | torch.Tensor, method: str) -> np.ndarray:
-    if isinstance(batch, torch.Tensor):
-        batch = batch.detach().cpu().numpy()
-    k, n, m = batch.shape
-    out = np.empty((k, m))
-    step = max(1, _CHUNK_BYTES // (8 * n * m))
-    for start in range(0, k, step):
-        chunk = batch[start : start + step]
-        if method == "svd":
-            _map_single_threaded(_svd_evals, chunk, out[start : start + step])
-        elif chunk.shape[0] < N_WORKERS and 2.0 * n * m * m >= THREADED_GEMM_FLOPS:
-            # Too few matrices to share among workers, and a product big enough for BLAS
-            # threads to pay: a threaded product, then single-threaded eigenvalues.
-            chunk = np.asarray(chunk, dtype=np.float64)
-            gram = np.matmul(chunk.transpose(0, 2, 1), chunk)
-            _map_single_threaded(np.linalg.eigvalsh, gram, out[start : start + step])
-        else:
-            _map_single_threaded(_gram_evals, chunk, out[start : start + step])
-    return out
+def _tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``batch`` as ``(k, N, M)`` with ``N >= M`` (a view where possible)."""
+    if batch.ndim not in (2, 3):
+        raise ValueError(f"esd expects a matrix or a batch of matrices, got shape {tuple(batch.shape)}")
+    stack = batch[None] if batch.ndim == 2 else batch
+    if stack.shape[1] < stack.shape[2]:
+        stack = stack.transpose(1, 2) if isinstance(stack, torch.Tensor) else stack.transpose(0, 2, 1)
+    return stack
 
 
-def _gram_evals(stack: np.ndarray) -> np.ndarray:
-    stack = np.asarray(stack, dtype=np.float64)
-    return np.linalg.eigvalsh(np.matmul(stack.transpose(0, 2, 1), stack))
+# --------------------------------------------------------------------------- CPU kernels
 
 
-def _svd_evals(stack: np.ndarray) -> np.ndarray:
-    return np.linalg.svd(np.asarray(stack, dtype=np.float64), compute_uv=False)[:, ::-1] ** 2
+def _as_float64(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(stack, torch.Tensor):
+        stack = stack.detach().cpu().numpy()
+    return np.asarray(stack, dtype=np.float64)
 
 
-def _map_single_threaded(fn: Callable[[np.ndarray], np.ndarray], stack: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = fn(stack)``, one BLAS thread per call, the stack split among workers."""
-    n_parts = min(N_WORKERS, stack.shape[0])
-    bounds = np.linspace(0, stack.shape[0], n_parts + 1).astype(int)
-
-    def work(lo: int, hi: int) -> None:
-        out[lo:hi] = fn(stack[lo:hi])
-
-    with _single_blas_thread():
-        if n_parts == 1:
-            work(0, stack.shape[0])
-            return
-        with ThreadPoolExecutor(n_parts, thread_name_prefix="htsr-esd") as pool:
-            for future in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
-                future.result()
+def _gram(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``W^T W`` of each matrix, float64 (NumPy uses ``dsyrk`` for a product with its transpose)."""
+    stack = _as_float64(stack)
+    if stack.ndim == 2:
+        return stack.T @ stack
+    return np.matmul(stack.transpose(0, 2, 1), stack)
 
 
-_lock = threading.Lock()
-_blas_limit: dict = {"depth": 0, "limiter": None}
+def _eigvalsh(grams: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of symmetric matrices, by the faster single-threaded solver."""
+    if grams.shape[-1] >= TORCH_EIGH_MIN_DIM:
+        torch.set_num_threads(1)  # OpenMP keeps the limit per thread
+        return torch.linalg.eigvalsh(torch.from_numpy(grams)).numpy()
+    return np.linalg.eigvalsh(grams)
 
 
-@contextlib.contextmanager
-def _single_blas_thread():
-    """Limit BLAS/LAPACK libraries to one thread while any caller is inside (re-entrant,
-    thread-safe: the first caller sets the limit, the last restores it).  A no-op without
-    ``threadpoolctl``."""
-    controller = _controller()
-    if controller is None:
-        yield
-        return
-    with _lock:
-        if _blas_limit["depth"] == 0:
-            _blas_limit["limiter"] = controller.limit(limits=1, user_api="blas")
-        _blas_limit["depth"] += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _blas_limit["depth"] -= 1
-            if _blas_limit["depth"] == 0:
-                _blas_limit["limiter"].restore_original_limits()
-                _blas_limit["limiter"] = None
+def _svd_evals(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    return np.linalg.svd(_as_float64(stack), compute_uv=False)[:, ::-1] ** 2
 
 
-@functools.cache
-def _controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is optional
-        return None
-    return ThreadpoolController()
+# --------------------------------------------------------------------------- planning
 
 
-def _esd_torch(batch: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:
-    w = torch.as_tensor(batch).to(device=device, dtype=torch.float64)
+def _matrix_cost(n: int, m: int, method: str) -> float:
+    """Estimated cost of one matrix, in multiply-adds of a product."""
+    if method == "svd":
+        return 4.0 * n * m * m + 4.0 * _EIGH_COST * m**3
+    return float(n) * m * m + _EIGH_COST * m**3
+
+
+def _blocked(n: int, m: int, method: str) -> bool:
+    return method == "gram" and n >= 2 * ROW_BLOCK and float(n) * m * m >= BLOCKED_PRODUCT_MIN
+
+
+def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tuple[float, Callable]]:
+    """Units of work ``(priority, job)``; a job may submit follow-up units."""
+    total = sum(s.shape[0] * _matrix_cost(s.shape[1], s.shape[2], method) for s in stacks)
+    target = total / (N_WORKERS * _UNITS_PER_WORKER)
+    units: list[tuple[float, Callable]] = []
+    for stack, out in zip(stacks, outs):
+        k, n, m = stack.shape
+        cost = _matrix_cost(n, m, method)
+        if _blocked(n, m, method):
+            for i in range(k):
+                units.extend(_BlockedGram(stack[i], out[i], priority=cost).units())
+            continue
+        per_unit = int(max(1, min(k, target // cost, _UNIT_BYTES // (8 * n * m))))
+        for lo in range(0, k, per_unit):
+            hi = min(k, lo + per_unit)
+            units.append(((hi - lo) * cost, _slice_job(stack, out, lo, hi, method)))
+    return units
+
+
+def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callable:
+    def job(schedule: _Schedule) -> None:
+        part = stack[lo:hi]
+        out[lo:hi] = _svd_evals(part) if method == "svd" else _eigvalsh(_gram(part))
+        schedule.done(hi - lo)
+
+    return job
+
+
+class _BlockedGram:
+    """``W^T W`` of one large matrix as a sum over row blocks, then its eigenvalues."""
+
+    def __init__(self, matrix, out: np.ndarray, priority: float) -> None:
+        self.matrix, self.out, self.priority = matrix, out, priority
+        self.n_blocks = -(-matrix.shape[0] // ROW_BLOCK)
+        self.finished: dict[int, np.ndarray] = {}
+        self.next_block = 0
+        self.total: np.ndarray | None = None
+        self.lock = threading.Lock()
+
+    def units(self) -> list[tuple[float, Callable]]:
+        return [(self.priority, self._block_job(b)) for b in range(self.n_blocks)]
+
+    def _block_job(self, block: int) -> Callable:
+        def job(schedule: _Schedule) -> None:
+            part = _gram(self.matrix[block * ROW_BLOCK : (block + 1) * ROW_BLOCK])
+            with self.lock:  # add in block order, whatever order the blocks finish in
+                self.finished[block] = part
+                while self.next_block in self.finished:
+                    part = self.finished.pop(self.next_block)
+                    if self.total is None:
+                        self.total = part
+                    else:
+                        self.total += part
+                    self.next_block += 1
+                complete = self.next_block == self.n_blocks
+            if complete:
+                schedule.submit(self.priority, self._eigen_job)
+
+        return job
+
+    def _eigen_job(self, schedule: _Schedule) -> None:
+        self.out[:] = _eigvalsh(self.total)
+        self.total = None
+        schedule.done(1)
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+class _Schedule:
+    """Run jobs on ``n_workers`` threads, highest priority first; jobs may submit more jobs."""
+
+    def __init__(self, n_workers: int, progress: tqdm | None) -> None:
+        self.n_workers = n_workers
+        self.progress = progress
+        self._heap: list = []
+        self._order = itertools.count()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._cv = threading.Condition()
+
+    def submit(self, priority: float, job: Callable) -> None:
+        with self._cv:
+            heapq.heappush(self._heap, (-priority, next(self._order), job))
+            self._pending += 1
+            self._cv.notify()
+
+    def done(self, n_matrices: int) -> None:
+        """Advance the progress bar by ``n_matrices`` finished matrices."""
+        if self.progress is not None:
+            with self._cv:
+                self.progress.update(n_matrices)
+
+    def run(self, units: Sequence[tuple[float, Callable]]) -> None:
+        for priority, job in units:
+            self.submit(priority, job)
+        with one_thread_per_call():
+            n_threads = min(self.n_workers, len(units))
+            if n_threads <= 1:
+                self._work()
+            else:
+                threads = [threading.Thread(target=self._work, name=f"htsr-esd-{i}") for i in range(n_threads)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap and self._pending and self._error is None:
+                    self._cv.wait()
+                if not self._heap or self._error is not None:
+                    return
+                _, _, job = heapq.heappop(self._heap)
+            try:
+                job(self)
+            except BaseException as error:  # re-raised by run() in the caller's thread
+                with self._cv:
+                    self._error = self._error or error
+            finally:
+                with self._cv:
+                    self._pending -= 1
+                    self._cv.notify_all()
+
+
+# --------------------------------------------------------------------------- other devices
+
+
+def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:
+    w = torch.as_tensor(stack).to(device=device, dtype=torch.float64)
     with torch.no_grad():
         if method == "gram":
             evals = torch.linalg.eigvalsh(w.transpose(1, 2) @ w)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .cache import analyze_cached, default_results_dir
 from .conventions import get_convention
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
-from .reference_data import SNAPSHOTS, reported_accuracy
+from .reference_data import accuracy_for
 from .zoo import WeightsUnavailableError, get_spec
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many", "process_pool"]
@@ -197,7 +197,7 @@ def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.Pat
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
         index=models, columns=SUMMARY_METRICS)
     metrics = metrics.astype(float).astype({"L": "int64", "N_alpha": "int64"})
-    accuracy = _paper_accuracy(models)
+    accuracy = accuracy_for(models, "paper")
     if weights != "pretrained":
         accuracy[:] = np.nan  # the reported accuracies are those of the pretrained weights
     summary = pd.concat([pd.Series([get_spec(m).family for m in models], index=models,
@@ -205,13 +205,6 @@ def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.Pat
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
     return summary.rename_axis("model")
-
-
-def _paper_accuracy(models: list[str]) -> pd.DataFrame:
-    """Top-1 / top-5 (percent) of the snapshot the paper used, NaN where unknown."""
-    table = reported_accuracy()
-    paper = table[table["source"] == table["library"].map(SNAPSHOTS["paper"])]
-    return paper.set_index("model")[["top1", "top5"]].reindex(models)
 
 
 def _skipped_table(skipped: dict[str, str]) -> pd.DataFrame:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
-from .esd import esd
+from .esd import esd_many
 from .powerlaw_fit import fit_powerlaw
 from .weights import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
+
+#: Layers are gathered until their weights reach this many bytes, then their eigenvalues are
+#: computed together (all cores busy across layers; memory bounded for very large models).
+WINDOW_BYTES = 1 << 31
 
 #: Columns of the per-matrix table, in order.
 DETAIL_COLUMNS = [
@@ -47,7 +53,7 @@ def analyze(
     device : str
         Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
     progress : bool
-        Show a progress bar over layers.
+        Show a progress bar over matrices.
 
     Returns
     -------
@@ -74,12 +80,15 @@ def analyze(
     conv = get_convention(convention)
     rows: list[dict] = []
     skipped: list[SkippedLayer] = []
-    items = iter_layers(model, conv)
-    for item in tqdm(items, desc="layers", disable=not progress, leave=False):
-        if isinstance(item, SkippedLayer):
-            skipped.append(item)
-        else:
-            rows.extend(_layer_rows(item, conv, device))
+    with tqdm(desc="matrices", unit="matrix", total=0, disable=not progress, leave=False) as bar:
+        for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
+            layers = [item for item in window if isinstance(item, LayerWeights)]
+            skipped.extend(item for item in window if isinstance(item, SkippedLayer))
+            bar.total += sum(item.batch.shape[0] for item in layers)
+            bar.refresh()
+            spectra = esd_many([item.batch for item in layers], device=device, progress=bar)
+            for item, evals in zip(layers, spectra):
+                rows.extend(_layer_rows(item, evals, conv))
     if not any(row["status"] != "below_min_dim" for row in rows):
         reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
         raise NoAnalyzableLayersError(
@@ -92,9 +101,26 @@ def analyze(
     return details
 
 
-def _layer_rows(item: LayerWeights, conv: Convention, device: str) -> list[dict]:
+def _windows(
+    items: Iterator[LayerWeights | SkippedLayer], max_bytes: int
+) -> Iterator[list[LayerWeights | SkippedLayer]]:
+    """Consecutive items, grouped until the weights of a group reach ``max_bytes``."""
+    window: list[LayerWeights | SkippedLayer] = []
+    size = 0
+    for item in items:
+        window.append(item)
+        if isinstance(item, LayerWeights):
+            size += item.batch.nbytes
+        if size >= max_bytes:
+            yield window
+            window, size = [], 0
+    if window:
+        yield window
+
+
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list[dict]:
     n, m = item.shape
-    evals = esd(item.batch, device=device) * item.scale**2
+    evals = evals * item.scale**2
     frob_sq = evals.sum(axis=1)
     if conv.drop_smallest:
         evals = evals[:, 1:]

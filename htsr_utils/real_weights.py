@@ -28,7 +28,8 @@ from .conventions import Convention, get_convention
 from .esd import esd
 from .metrics import analyze
 from .powerlaw_fit import PowerLawFit
-from .trained import permute_entries, single_threaded
+from .threads import one_thread_per_call
+from .trained import permute_entries
 from .weights import weight_matrices
 
 __all__ = [
@@ -108,7 +109,7 @@ def contrast_table(
 ) -> pd.DataFrame:
     """Per analyzed matrix: ``alpha`` and ``lambda_max`` of the trained and the permuted weights.
 
-    Runs with one BLAS thread (see :func:`htsr_utils.trained.single_threaded`).
+    Runs with one BLAS thread (see :func:`htsr_utils.threads.one_thread_per_call`).
 
     Parameters
     ----------
@@ -137,7 +138,7 @@ def contrast_table(
     """
     if not seeds:
         raise ValueError("contrast_table needs at least one permutation seed")
-    with single_threaded():
+    with one_thread_per_call():
         return _contrast_table(model, get_convention(convention), seeds)
 
 
@@ -280,7 +281,7 @@ def layer_spectra(
     -------
     LayerSpectra
     """
-    with single_threaded():
+    with one_thread_per_call():
         return _layer_spectra(model, layer, get_convention(convention), seed, index)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_DIR", "SNAPSHOTS", "published_values", "reported_accuracy", "top1_for"]
+__all__ = ["DATA_DIR", "SNAPSHOTS", "accuracy_for", "published_values", "reported_accuracy", "top1_for"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -86,8 +86,8 @@ def published_values(convention: str | None = None) -> pd.DataFrame:
     return table[table["convention"] == convention].reset_index(drop=True)
 
 
-def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
-    """Reported top-1 accuracy of each model from one choice of snapshot.
+def accuracy_for(models: Iterable[str], source: str = "paper") -> pd.DataFrame:
+    """Reported top-1 and top-5 accuracy of each model from one choice of snapshot.
 
     Parameters
     ----------
@@ -102,9 +102,14 @@ def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
 
     Returns
     -------
-    pandas.Series
-        Top-1 accuracy in percent indexed by model, named ``"top1"``; NaN where the
-        snapshot has no value for the model (e.g. a model the paper did not use).
+    pandas.DataFrame
+        Columns ``top1`` and ``top5`` (percent), indexed by model in the order given; NaN
+        where the snapshot has no value for the model (e.g. a model the paper did not use).
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is neither ``"paper"``, ``"latest"`` nor a snapshot id.
     """
     models = list(models)
     table = reported_accuracy()
@@ -116,4 +121,15 @@ def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
     else:
         raise ValueError(f"unknown source {source!r}; use 'paper', 'latest' or one of "
                          f"{sorted(set(table['source']))}")
-    return table.set_index("model")["top1"].reindex(models).rename("top1")
+    return table.set_index("model")[["top1", "top5"]].reindex(models)
+
+
+def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
+    """Reported top-1 accuracy (percent) of each model; see :func:`accuracy_for`.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``"top1"``, indexed by model; NaN where the snapshot has no value.
+    """
+    return accuracy_for(models, source)["top1"]

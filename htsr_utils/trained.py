@@ -51,7 +51,6 @@ __all__ = [
     "family_table",
     "load_dataset",
     "permute_entries",
-    "single_threaded",
     "train_family",
     "train_model",
 ]
@@ -333,32 +332,6 @@ def _deterministic(seed: int) -> Iterator[None]:
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(was_enabled, warn_only=was_warn_only)
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run NumPy's BLAS / OpenMP pools and torch's intra-op pool with one thread; restore on exit.
-
-    For the small matrices of the trained MLPs and of MiniLM, multi-threaded OpenBLAS gains
-    little and, on a busy machine, spin-waits: the MiniLM contrast table
-    (:func:`htsr_utils.real_weights.contrast_table`) took 2.4 s with one thread and 28.6 s with
-    two, at load 6 on two cores.  Without ``threadpoolctl`` (a scikit-learn dependency) only
-    torch is limited.
-    """
-    threads = torch.get_num_threads()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        limits = None
-    else:
-        limits = threadpool_limits(limits=1)
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ from scipy import stats
 from .conventions import get_convention
 from .metrics import SUMMARY_METRICS, analyze, summarize
 from .plots import METRIC_LABELS
+from .threads import one_thread_per_call
 from .trained import (
     DEFAULT_CACHE_DIR,
     TrainedModel,
@@ -38,7 +39,6 @@ from .trained import (
     default_config,
     family_table,
     load_dataset,
-    single_threaded,
     train_family,
 )
 from .weights import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
@@ -172,10 +172,10 @@ def family_metrics(models: Sequence[TrainedModel], convention: str = "sdm2020") 
         batch_size, lr, width, epochs, analysis_status, model`` (``analysis_status`` is
         ``"ok"`` or why the model could not be analyzed, e.g. non-finite weights after a
         diverged run; its metrics are then NaN).  The analysis runs with one BLAS thread
-        (:func:`~htsr_utils.trained.single_threaded`).
+        (:func:`~htsr_utils.threads.one_thread_per_call`).
     """
     get_convention(convention)  # fail early on a wrong name
-    with single_threaded():
+    with one_thread_per_call():
         table = family_table(models, lambda model: _metrics(model, convention))
     status = table.pop("analysis_status")
     for count in ("L", "N_alpha"):

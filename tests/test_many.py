@@ -12,7 +12,7 @@ import torch
 
 from htsr_utils import SUMMARY_METRICS, zoo
 from htsr_utils.many import (
-    ManyResult, ModelAnalysisError, _paper_accuracy, analyze_many, process_pool)
+    ManyResult, ModelAnalysisError, _summary_table, analyze_many, process_pool)
 from htsr_utils.reference_data import top1_for
 
 # Small random-weight models, analyzed in about a second each.
@@ -108,6 +108,13 @@ def test_other_errors_name_the_model(tmp_path):
         analyze_many(MODELS[:1], tmp_path / "nan.pt", results_dir=tmp_path, progress=False)
 
 
+def test_pretrained_summary_carries_the_papers_reported_accuracy(sequential):
+    """With pretrained weights the summary joins the top-1 / top-5 of the paper's snapshot."""
+    summary = _summary_table(sequential.details, "sdm2020", "pretrained")
+    pd.testing.assert_series_equal(summary["top1"], top1_for(MODELS), check_names=False)
+    assert (summary["top5"] > summary["top1"]).all()
+
+
 @pytest.mark.parametrize("names, weights, convention, error", [
     (["resnet18", "resnet1800"], "random", "sdm2020", zoo.UnknownModelError),
     (["resnet18"], "random", "sdm2021", ValueError),
@@ -119,9 +126,3 @@ def test_bad_input_fails_before_any_work(tmp_path, names, weights, convention, e
     assert not any(tmp_path.iterdir())
 
 
-def test_paper_accuracy_matches_top1_for():
-    models = ["resnet18", "pytorchcv_resnet10", "vgg16_bn", "minilm-l6"]
-    accuracy = _paper_accuracy(models)
-    pd.testing.assert_series_equal(accuracy["top1"], top1_for(models), check_names=False)
-    assert accuracy.loc["resnet18", "top5"] > accuracy.loc["resnet18", "top1"]
-    assert accuracy.loc["minilm-l6"].isna().all()

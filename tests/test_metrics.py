@@ -40,6 +40,14 @@ def test_norms_match_torch_linalg(small_model, details):
     assert row["stable_rank"] == pytest.approx(frob_sq / spectral, rel=1e-10)
 
 
+def test_layers_in_separate_windows_give_the_same_table(small_model, details, monkeypatch):
+    """Eigenvalues computed a few layers at a time (memory bound) or all together: same rows."""
+    import htsr_utils.metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "WINDOW_BYTES", 1)
+    pd.testing.assert_frame_equal(analyze(small_model, "sdm2020"), details)
+
+
 def test_alpha_weighted_and_alpha_norm_definitions(small_model, details):
     conv = small_model[0].weight.detach().double()
     row = details[(details["layer"] == "0") & (details["slice"] == "1,0")].iloc[0]

@@ -20,7 +20,7 @@ from htsr_utils.real_weights import (
     permuted_state,
     representative_layer,
 )
-from htsr_utils.trained import single_threaded
+from htsr_utils.threads import one_thread_per_call
 
 
 def _sorted(t: torch.Tensor) -> torch.Tensor:
@@ -109,7 +109,7 @@ def test_minilm_contrast_table(minilm: nn.Module) -> None:
     start = time.perf_counter()
     table = contrast_table(minilm, "sdm2020", seeds=(0,))
     elapsed = time.perf_counter() - start
-    with single_threaded():  # multi-threaded OpenBLAS crawls on a busy 2-core machine
+    with one_thread_per_call():  # multi-threaded OpenBLAS crawls on a busy 2-core machine
         details = analyze(minilm, "sdm2020")
     analyzed = details[details["status"] != "below_min_dim"]
     assert list(table.columns) == CONTRAST_COLUMNS

@@ -75,6 +75,17 @@ def test_top1_for_paper_uses_the_snapshots_the_paper_used():
         rd.top1_for(["vgg11"], "nope")
 
 
+def test_accuracy_for_gives_top1_and_top5_of_the_chosen_snapshot():
+    table = rd.accuracy_for(["vgg11", "pytorchcv_resnet10", "minilm-l6"], "paper")
+    assert list(table.columns) == ["top1", "top5"]
+    reported = rd.reported_accuracy()
+    for model, library in (("vgg11", "torchvision"), ("pytorchcv_resnet10", "pytorchcv")):
+        row = reported[(reported["model"] == model) & (reported["source"] == rd.SNAPSHOTS["paper"][library])]
+        assert table.loc[model].tolist() == row[["top1", "top5"]].iloc[0].tolist()
+    assert table.loc["minilm-l6"].isna().all()
+    pd.testing.assert_series_equal(rd.top1_for(table.index, "paper"), table["top1"])
+
+
 def test_used_in_marks_one_row_per_published_model():
     reported = rd.reported_accuracy()
     for model in rd.published_values("sdm2020")["model"]:

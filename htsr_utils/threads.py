@@ -1,0 +1,64 @@
+"""One thread per BLAS / LAPACK call, shared by every parallel section of htsr.
+
+OpenBLAS's threaded LAPACK routines synchronize their threads thousands of times per call;
+when other processes hold the cores (the usual state of this project's shared two-core
+machines) each synchronization waits for a time slice: ``eigvalsh`` of a 4096 x 4096 matrix
+took 18 to 70 s with two threads and 7.6 to 8.8 s with one, the MiniLM contrast table 28.6 s
+with two threads and 2.4 s with one.  htsr therefore parallelizes over matrices (one
+single-threaded call per matrix, :mod:`htsr_utils.esd`) instead of inside a call, and runs
+small-matrix work (training the MLPs, MiniLM) single-threaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from typing import Iterator
+
+import torch
+from threadpoolctl import ThreadpoolController
+
+__all__ = ["N_CPUS", "one_thread_per_call"]
+
+#: CPUs this process may run on.
+N_CPUS: int = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+_lock = threading.Lock()
+_state: dict = {"depth": 0, "limiter": None, "torch_threads": None}
+
+
+@contextlib.contextmanager
+def one_thread_per_call() -> Iterator[None]:
+    """Limit NumPy's BLAS / LAPACK, OpenMP and torch's intra-op pool (MKL) to one thread.
+
+    Re-entrant and thread-safe: the first caller to enter sets the limits, the last to leave
+    restores them.  The limits are process-wide while any caller is inside.  Threads started
+    inside the block that call torch should also call :func:`torch.set_num_threads` ``(1)``
+    themselves (OpenMP keeps the setting per thread).
+
+    Yields
+    ------
+    None
+    """
+    with _lock:
+        if _state["depth"] == 0:
+            _state["limiter"] = _controller().limit(limits=1)
+            _state["torch_threads"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["depth"] -= 1
+            if _state["depth"] == 0:
+                torch.set_num_threads(_state["torch_threads"])
+                _state["limiter"].restore_original_limits()
+                _state["limiter"] = None
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
