@@ -163,6 +163,11 @@ def run_notebooks(
 
 def _run_one(notebook: Path, build: Path, parameters: Mapping[str, Any]) -> NotebookResult:
     import papermill  # here, not at the top: notebooks import this module for the report
+    from traitlets.config import Config
+
+    # IPC sockets, not TCP ports: private to this user, and no ipykernel warning about
+    # unencrypted TCP for every notebook.
+    kernel_config = Config({"KernelManager": {"transport": "ipc"}})
 
     name = notebook.stem
     final, partial = build / f"{name}.ipynb", build / f"{name}.partial.ipynb"
@@ -174,7 +179,7 @@ def _run_one(notebook: Path, build: Path, parameters: Mapping[str, Any]) -> Note
         papermill.execute_notebook(
             str(notebook), str(partial), kernel_name=KERNEL_NAME, cwd=str(notebook.parent),
             parameters={k: v for k, v in parameters.items() if k in declared},
-            progress_bar=False)
+            progress_bar=False, config=kernel_config)
     except Exception as exc:  # any failure is reported, and the next notebook runs
         return NotebookResult(name, False, time.perf_counter() - start, partial,
                               _exception_line(exc), *_read_report(name))

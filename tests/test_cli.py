@@ -155,6 +155,7 @@ def test_reproduce_reports_each_notebook(env, notebooks, tmp_path):
     assert "quick = True" in injected["01_ok.ipynb"][0] and "weights" not in injected["01_ok.ipynb"][0]
     assert "weights = \"pretrained\"" in injected["02_fail.partial.ipynb"][0]
     assert "quick" not in injected["02_fail.partial.ipynb"][0]
+    assert "without encryption" not in done.stderr, "kernels talk over IPC sockets, not TCP"
 
 
 def test_find_notebooks_selects_numbers(notebooks):
