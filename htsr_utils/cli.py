@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a failing notebook does not stop the others.  Ends with a table: notebook, ok or "
         "failed (with the error), time, models computed / skipped.")
     reproduce.add_argument("--only", type=_numbers, metavar="NN[,NN...]",
-                           help="run only these notebook numbers, e.g. 01,02")
+                           help="run only these notebooks, by number or name, e.g. 01,02 or 01_vgg")
     reproduce.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                            help="weights the notebooks analyze (default: pretrained)")
     reproduce.add_argument("--quick", action="store_true",

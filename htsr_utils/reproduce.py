@@ -95,23 +95,28 @@ def write_notebook_report(name: str, computed: Iterable[str], skipped: Iterable[
 
 
 def find_notebooks(notebooks_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
-    """The ``NN_*.ipynb`` notebooks of a folder in name order, optionally only some numbers.
+    """The ``NN_*.ipynb`` notebooks of a folder in name order, optionally only some.
+
+    ``only`` holds notebook numbers (``"01"``) or names (``"01_vgg"``, ``"01_vgg.ipynb"``).
 
     Raises
     ------
     FileNotFoundError
-        No notebook in the folder, or a number in ``only`` that matches none.
+        No notebook in the folder, or an entry of ``only`` that matches none.
     """
     notebooks = sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {notebooks_dir}")
     if only is None:
         return notebooks
-    missing = [n for n in only if not any(p.name.startswith(f"{n}_") for p in notebooks)]
+    def selected(path: Path, wanted: str) -> bool:
+        return wanted in (path.name.split("_", 1)[0], path.stem, path.name)
+
+    missing = [n for n in only if not any(selected(p, n) for p in notebooks)]
     if missing:
-        raise FileNotFoundError(f"no notebook numbered {', '.join(missing)} in {notebooks_dir} "
+        raise FileNotFoundError(f"no notebook numbered or named {', '.join(missing)} in {notebooks_dir} "
                                 f"(found: {', '.join(p.name for p in notebooks)})")
-    return [p for p in notebooks if p.name.split("_", 1)[0] in only]
+    return [p for p in notebooks if any(selected(p, n) for n in only)]
 
 
 def run_notebooks(

@@ -102,7 +102,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(bad_input_runs, case):
 @pytest.mark.parametrize("args, text", [
     (["list-models", "--family", "Resnet"], "families"),
     (["analyze", "resnet18", "--jobs", "0"], "positive integer"),
-    (["reproduce", "--only", "07", "--notebooks-dir", "{notebooks}"], "no notebook numbered 07"),
+    (["reproduce", "--only", "07", "--notebooks-dir", "{notebooks}"], "no notebook numbered or named 07"),
     ([], "required: command"),
 ])
 def test_more_bad_input_in_process(args, text, capsys, notebooks):
@@ -161,5 +161,6 @@ def test_reproduce_reports_each_notebook(env, notebooks, tmp_path):
 def test_find_notebooks_selects_numbers(notebooks):
     assert [p.name for p in find_notebooks(notebooks)] == ["01_ok.ipynb", "02_fail.ipynb"]
     assert [p.name for p in find_notebooks(notebooks, ["02"])] == ["02_fail.ipynb"]
-    with pytest.raises(FileNotFoundError, match="no notebook numbered 03"):
+    assert [p.name for p in find_notebooks(notebooks, ["02_fail", "01_ok.ipynb"])] == ["01_ok.ipynb", "02_fail.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no notebook numbered or named 03"):
         find_notebooks(notebooks, ["01", "03"])
