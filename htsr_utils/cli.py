@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import paths, zoo
 from .conventions import CONVENTIONS
-from .esd import esd
+from .esd import esd_many
 from .many import ModelAnalysisError, analyze_many, process_pool
 from .reproduce import report_table, run_notebooks, skipped_notes
 from .weights import WeightMatrix, weight_matrices
@@ -212,13 +212,14 @@ def _plot_esd(name: str, weights: str, convention: str, details: pd.DataFrame, p
     from .plots import plot_esd, save_figure
 
     matrices = weight_matrices(zoo.load_model(name, weights), convention).matrices
-    pooled = np.concatenate([esd(m.matrix) for m in matrices])
+    spectra = esd_many([m.matrix for m in matrices])
+    pooled = np.concatenate(spectra)
     ax = plot_esd(pooled, title=f"{name}: pooled ESD", weights=weights, color="#aaaaaa",
                   label=f"all {len(matrices)} matrices")
     fitted = details[details["status"] == "ok"]
     if len(fitted):
         row = fitted.loc[(fitted["N"] * fitted["M"]).idxmax()]
-        evals = [esd(m.matrix) for m in matrices if _same_matrix(m, row)]
+        evals = [e for m, e in zip(matrices, spectra) if _same_matrix(m, row)]
         plot_esd(np.concatenate(evals), fit=row, ax=ax, title=f"{name}: pooled ESD",
                  weights=weights, label=f"largest: {row.layer}")
     save_figure(ax.figure, path, formats=("png",))

@@ -145,7 +145,7 @@ def esd_many(
             outs.append(_esd_torch(stack, method, device))
             if progress is not None:
                 progress.update(stack.shape[0])
-    for batch, out in zip(batches, outs):
+    for out in outs:
         np.maximum(out, 0.0, out=out)
     return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
 
