@@ -13,7 +13,7 @@ from .cache import analyze_cached
 from .conventions import CONVENTIONS, Convention, get_convention
 from .esd import esd, esd_many
 from .many import ManyResult, analyze_many
-from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, summarize
+from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, fit_eigenvalues, summarize
 from .powerlaw_fit import PowerLawFit, fit_powerlaw
 from .weights import (
     NoAnalyzableLayersError,
@@ -28,6 +28,6 @@ from .weights import (
 __all__ = [
     "CONVENTIONS", "Convention", "DETAIL_COLUMNS", "ManyResult", "analyze_cached", "analyze_many", "NoAnalyzableLayersError",
     "NonFiniteWeightsError", "PowerLawFit", "SUMMARY_METRICS", "SkippedLayer",
-    "WeightFileError", "WeightMatrix", "analyze", "esd", "esd_many", "fit_powerlaw", "get_convention",
+    "WeightFileError", "WeightMatrix", "analyze", "esd", "esd_many", "fit_eigenvalues", "fit_powerlaw", "get_convention",
     "load_state_dict", "summarize", "weight_matrices", "__version__",
 ]

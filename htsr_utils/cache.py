@@ -22,14 +22,12 @@ The default ``results_dir`` is ``data/results`` in the repository; the environme
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +35,7 @@ import torch
 
 from . import __version__, zoo
 from .conventions import get_convention
+from .fileio import atomic_write
 from .metrics import analyze
 from .reference_data import DATA_DIR
 
@@ -163,20 +162,5 @@ def _write_entry(details: pd.DataFrame, csv_path: Path, meta_path: Path, meta: d
         "dtypes": {column: str(dtype) for column, dtype in details.dtypes.items()},
         "attrs": details.attrs,
     }
-    _atomic_write(csv_path, data)
-    _atomic_write(meta_path, json.dumps(meta, indent=1).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(csv_path, data)
+    atomic_write(meta_path, json.dumps(meta, indent=1).encode())

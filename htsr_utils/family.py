@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from . import paths
+from .fileio import atomic_write
 from .many import ManyResult, analyze_many
 from .plots import (
     METRIC_LABELS, plot_metric_vs_accuracy, plot_parity, save_figure, show_figure, weights_label,
@@ -549,17 +549,6 @@ def write_table(table: pd.DataFrame, stem: str | os.PathLike, *, pretty: pd.Data
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")
-    _write_atomic(csv_path, table.to_csv(index=False, float_format="%.6g"))
-    _write_atomic(md_path, to_markdown(pretty if pretty is not None else table, caption=caption))
+    atomic_write(csv_path, table.to_csv(index=False, float_format="%.6g"))
+    atomic_write(md_path, to_markdown(pretty if pretty is not None else table, caption=caption))
     return [csv_path, md_path]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

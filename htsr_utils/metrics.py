@@ -41,7 +41,8 @@ def analyze(
     device: str = "cpu",
     *,
     progress: bool = False,
-) -> pd.DataFrame:
+    return_esds: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
     Parameters
@@ -54,10 +55,14 @@ def analyze(
         Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
     progress : bool
         Show a progress bar over matrices.
+    return_esds : bool
+        Also return each row's ESD (sorted eigenvalues, convention scale applied, smallest
+        dropped where the convention drops it; pooled over the slices of a pooled layer).
+        :func:`fit_eigenvalues` gives the part of it the fit saw.
 
     Returns
     -------
-    DataFrame
+    DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
         Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
         ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those above
         the convention's ``eval_floor`` and 0, which the fit uses.
@@ -79,6 +84,7 @@ def analyze(
     """
     conv = get_convention(convention)
     rows: list[dict] = []
+    esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
     with tqdm(desc="matrices", unit="matrix", total=0, disable=not progress, leave=False) as bar:
         for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
@@ -88,7 +94,10 @@ def analyze(
             bar.refresh()
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar)
             for item, evals in zip(layers, spectra):
-                rows.extend(_layer_rows(item, evals, conv))
+                for row, spectrum in _layer_rows(item, evals, conv):
+                    rows.append(row)
+                    if return_esds:
+                        esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
         reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
         raise NoAnalyzableLayersError(
@@ -98,7 +107,29 @@ def analyze(
     details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     details.attrs["convention"] = conv.name
     details.attrs["skipped"] = [vars(s) for s in skipped]
-    return details
+    return (details, esds) if return_esds else details
+
+
+def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -> np.ndarray:
+    """The eigenvalues of an ESD that the power-law fit sees under ``convention``.
+
+    The one definition used by :func:`analyze`, the tables and every ESD plot: the values
+    above the convention's ``eval_floor`` (and above 0).
+
+    Parameters
+    ----------
+    esd : ndarray
+        One ESD as :func:`analyze` returns it with ``return_esds=True``.
+    convention : str or Convention
+
+    Returns
+    -------
+    ndarray
+        The fitted eigenvalues, in the order given.
+    """
+    conv = get_convention(convention)
+    esd = np.asarray(esd, dtype=float)
+    return esd[esd > max(conv.eval_floor, 0.0)]
 
 
 def _windows(
@@ -118,7 +149,8 @@ def _windows(
         yield window
 
 
-def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list[dict]:
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list[tuple[dict, np.ndarray]]:
+    """One (row, ESD) per matrix of a layer (one for a pooled layer)."""
     n, m = item.shape
     evals = evals * item.scale**2
     frob_sq = evals.sum(axis=1)
@@ -130,7 +162,7 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list
         spectra = [(_slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
-    return [base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim)
+    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim), e)
             for label, e, f in spectra]
 
 
@@ -141,7 +173,7 @@ def _slice_label(position: tuple[int, ...] | None) -> str | None:
 def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool) -> dict:
     """Fit one ESD and compute its metrics."""
     lambda_max = float(evals.max()) if evals.size else 0.0
-    kept = evals[evals > conv.eval_floor]
+    kept = fit_eigenvalues(evals, conv)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
     row = {
         "num_evals": int(evals.size),

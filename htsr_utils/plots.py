@@ -17,7 +17,6 @@ Titles say which weights were analyzed (:func:`weights_label`): "random-init wei
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .fileio import atomic_write
 
 __all__ = [
     "FAMILY_STYLES", "METRIC_LABELS", "family_style", "marchenko_pastur_pdf", "plot_esd",
@@ -557,15 +558,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150,
     try:
         for fmt in formats:
             target = path.with_name(f"{path.name}.{fmt}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp.{fmt}", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    metadata = {"CreationDate": None} if fmt == "pdf" else None
-                    fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            atomic_write(target, lambda tmp, fmt=fmt, metadata=metadata:
+                         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata))
             written.append(target)
     finally:
         plt.close(fig)

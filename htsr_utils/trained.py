@@ -25,7 +25,6 @@ import json
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ import torch
 from scipy import stats
 from torch import nn
 from tqdm import tqdm
+
+from .fileio import atomic_write
 
 __all__ = [
     "DATASETS",
@@ -357,16 +358,6 @@ def _fit(config: TrainConfig, data: Dataset) -> nn.Sequential:
     return model.eval()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a temporary sibling of ``path``, then rename it onto ``path``."""
-    tmp = path.with_name(f"{path.stem}.partial.{uuid.uuid4().hex}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _cache_paths(config: TrainConfig, cache_dir: Path) -> tuple[Path, Path]:
     """Weights file and metadata file of one cache entry."""
     stem = f"{config.dataset}-{config.cache_key()}"
@@ -384,8 +375,8 @@ def _save(result: TrainedModel, in_features: int, cache_dir: Path) -> None:
         "test_acc": result.test_acc,
         "train_seconds": result.train_seconds,
     }
-    _atomic_write(weights_path, lambda p: torch.save(result.model.state_dict(), p))
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    atomic_write(weights_path, lambda p: torch.save(result.model.state_dict(), p))
+    atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
 
 
 def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
