@@ -7,7 +7,7 @@
 * :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family.
 * :func:`plot_parity` - computed against published values, with the line y = x.
 * :func:`plot_pl_norm_relation` - per matrix, alpha * log10(lambda_max) against log10 ||W||_F^2.
-* :func:`plot_regression_summary` - Kendall tau (or R^2, RMSE) per family and metric.
+* :func:`plot_score_heatmap` - Kendall tau (or R^2, RMSE) per series and metric (seaborn).
 * :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed.
 
 Titles say which weights were analyzed (:func:`weights_label`): "random-init weights" when
@@ -28,11 +28,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .fileio import atomic_write
+from .metrics import fit_eigenvalues
+from .regression import ols_fit
 
 __all__ = [
     "FAMILY_STYLES", "METRIC_LABELS", "family_style", "marchenko_pastur_pdf", "plot_esd",
     "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
-    "plot_pl_norm_relation", "plot_regression_summary", "save_figure", "show_figure",
+    "plot_pl_norm_relation", "plot_score_heatmap", "save_figure", "show_figure",
     "weights_label",
 ]
 
@@ -110,10 +112,17 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.5, 4.2)) -> Axes:
 
 
 def _log_bins(values: np.ndarray, bins: int) -> np.ndarray:
+    """``bins + 1`` log-spaced edges whose first and last are exactly min and max of ``values``.
+
+    ``np.logspace`` of the logs can round the end points inward, and ``np.histogram`` drops a
+    value outside the edges: the ends are set to the data's extremes so every value is counted.
+    """
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         hi = lo * 1.001 + 1e-12
-    return np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+    edges = np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+    edges[0], edges[-1] = lo, hi
+    return edges
 
 
 def plot_esd(
@@ -122,6 +131,7 @@ def plot_esd(
     ax: Axes | None = None,
     title: str | None = "Empirical spectral density",
     *,
+    convention: str | None = None,
     bins: int = 60,
     weights: str | os.PathLike | None = None,
     label: str = "ESD",
@@ -132,15 +142,19 @@ def plot_esd(
     Parameters
     ----------
     evals : array_like
-        Eigenvalues (non-positive values are not shown).
-    fit : PowerLawFit, optional
-        A fit of these eigenvalues (:func:`htsr_utils.fit_powerlaw`).  Its density
-        ``p(λ) ∝ λ^-α`` on ``[xmin, xmax]`` is drawn, normalized to the fraction of
-        eigenvalues in the tail so that it sits on the histogram; ``xmin`` is marked.
+        Eigenvalues.  With ``convention``, the histogram shows the eigenvalues the fit saw
+        (:func:`htsr_utils.metrics.fit_eigenvalues`); without it, every positive finite value
+        (a log axis cannot show the others).  Every value shown is counted in one bin.
+    fit : PowerLawFit or row, optional
+        A fit of these eigenvalues (``alpha``, ``xmin``, ``xmax``).  Its density
+        ``p(λ) ∝ λ^-α`` on ``[xmin, xmax]`` is drawn, scaled by the fraction of eigenvalues
+        in the tail so that it sits on the histogram; ``xmin`` is marked.
     ax : Axes, optional
         Where to draw (a new figure if omitted).
     title : str, optional
         Axes title; ``weights`` adds e.g. "(random-init weights)".
+    convention : str, optional
+        Show the eigenvalues the fit saw under this convention.
     bins : int, default 60
         Number of logarithmically spaced bins.
     weights : str, optional
@@ -151,13 +165,17 @@ def plot_esd(
     Returns
     -------
     Axes
+        The histogram is a ``StepPatch`` whose values are densities: count in the bin
+        divided by (number of eigenvalues shown x bin width).
     """
     ax = _axes(ax)
     x = np.asarray(evals, dtype=float).ravel()
+    x = fit_eigenvalues(x, convention) if convention is not None else x
     x = x[np.isfinite(x) & (x > 0)]
     if x.size:
-        ax.hist(x, bins=_log_bins(x, bins), density=True, color=color, alpha=0.55,
-                label=f"{label} ({x.size} eigenvalues)")
+        counts, edges = np.histogram(x, bins=_log_bins(x, bins))
+        ax.stairs(counts / (x.size * np.diff(edges)), edges, fill=True, color=color, alpha=0.55,
+                  label=f"{label} ({x.size} eigenvalues)")
     alpha = getattr(fit, "alpha", np.nan)
     if fit is not None and np.isfinite(alpha) and x.size:
         xmin, xmax = float(fit.xmin), float(fit.xmax)
@@ -175,7 +193,7 @@ def plot_esd(
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(EIGENVALUE_LABEL)
-    ax.set_ylabel("density")
+    ax.set_ylabel("density (1 / unit of λ)")
     if title:
         ax.set_title(_title(title, weights))
     ax.legend(fontsize="small", loc="lower left")
@@ -313,10 +331,11 @@ def plot_metric_vs_accuracy(
         style = _group_style(group, i)
         ax.scatter(part[metric], part[accuracy], s=46, color=style["color"], marker=style["marker"],
                    edgecolor="black", linewidth=0.5, zorder=3, label=str(group) if group else None)
-        if fit_line and len(part) >= 3 and part[metric].nunique() > 1:
-            slope, intercept = np.polyfit(part[metric].to_numpy(float), part[accuracy].to_numpy(float), 1)
+        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float))
+        if fit_line and fit["n"] >= 3 and np.isfinite(fit["slope"]):
             grid = np.linspace(part[metric].min(), part[metric].max(), 10)
-            ax.plot(grid, slope * grid + intercept, color=style["color"], lw=1, ls=":")
+            ax.plot(grid, fit["slope"] * grid + fit["intercept"], color=style["color"], lw=1, ls=":",
+                    label=f"{group}: OLS line, τ = {fit['kendall_tau']:+.2f}" if group else "OLS line")
     for j, (a, b) in enumerate(link_pairs or []):
         if a in data.index and b in data.index:
             xs = [data.at[a, metric], data.at[b, metric]]
@@ -345,7 +364,7 @@ def plot_parity(
     published: pd.Series,
     ax: Axes | None = None,
     *,
-    families: pd.Series | None = None,
+    groups: pd.Series | None = None,
     metric: str = "alpha_hat",
     weights: str | os.PathLike | None = None,
     convention: str | None = None,
@@ -361,8 +380,8 @@ def plot_parity(
         Values indexed by model; only models with both are drawn.
     ax : Axes, optional
         Where to draw.
-    families : Series, optional
-        Family of each model, for colors and the legend.
+    groups : Series, optional
+        Series (or family) of each model, for colors and the legend.
     metric : str, default "alpha_hat"
         For the axis labels.
     weights, convention : str, optional
@@ -380,11 +399,10 @@ def plot_parity(
     """
     ax = _axes(ax, (5.0, 4.8))
     both = pd.concat({"computed": computed, "published": published}, axis=1).dropna()
-    if families is not None:
-        both["family"] = families.reindex(both.index)
-    groups = list(dict.fromkeys(both["family"])) if "family" in both else [None]
-    for i, group in enumerate(groups):
-        part = both if group is None else both[both["family"] == group]
+    if groups is not None:
+        both["group"] = groups.reindex(both.index)
+    for i, group in enumerate(list(dict.fromkeys(both["group"])) if "group" in both else [None]):
+        part = both if group is None else both[both["group"] == group]
         style = _group_style(group, i)
         ax.scatter(part["computed"], part["published"], s=40, color=style["color"],
                    marker=style["marker"], edgecolor="black", linewidth=0.5, zorder=3,
@@ -419,7 +437,7 @@ def plot_pl_norm_relation(
     relation: pd.DataFrame | None = None,
     ax: Axes | None = None,
     *,
-    by: str = "family",
+    by: str = "series",
     x: str = "log_norm_sq",
     y: str = "alpha_weighted",
     weights: str | os.PathLike | None = None,
@@ -437,7 +455,7 @@ def plot_pl_norm_relation(
         is drawn as the OLS line and quoted (slope, R^2, residual std) in the legend.
     ax : Axes, optional
         Where to draw.
-    by : str, default "family"
+    by : str, default "series"
         Column that picks colors and markers.
     weights, convention : str, optional
         For the title.
@@ -472,56 +490,61 @@ def plot_pl_norm_relation(
     return ax
 
 
-def plot_regression_summary(
+def plot_score_heatmap(
     table: pd.DataFrame,
     value: str = "kendall_tau",
     ax: Axes | None = None,
     *,
+    by: str = "series",
     weights: str | os.PathLike | None = None,
     convention: str | None = None,
     title: str | None = None,
 ) -> Axes:
-    """Grouped horizontal bars: one group per family, one bar per metric.
+    """Heatmap of one regression score, one row per group and one column per metric.
 
     Parameters
     ----------
     table : DataFrame
-        ``family``, ``metric`` and ``value`` columns (e.g. the summary table of notebook 08).
+        :func:`htsr_utils.regression.group_regressions` output: ``by``, ``metric``, ``n`` and
+        ``value`` columns.
     value : str, default "kendall_tau"
-        Column shown (``"kendall_tau"``, ``"r2"`` or ``"rmse"``); NaN (too few models)
-        is written as "n/a".
+        ``"kendall_tau"`` (diverging colors around 0, from -1 to 1), ``"r2"`` or ``"rmse"``.
+        Every cell is annotated with its value; groups with too few models (NaN) read
+        "n/a: n < 3".
+    ax : Axes, optional
+        Where to draw.
+    by : str, default "series"
+        The group column; row labels also give the number of models ``n``.
+    weights, convention : str, optional
+        For the title.
+    title : str, optional
+        Default: "<score> per <by> and metric".
+
+    Returns
+    -------
+    Axes
     """
-    families = list(dict.fromkeys(table["family"]))
+    import seaborn as sns
+
+    groups = list(dict.fromkeys(table[by]))
     metrics = list(dict.fromkeys(table["metric"]))
-    ax = _axes(ax, (6.8, 0.9 + 0.32 * max(1, len(families)) * max(1, len(metrics)) ** 0.6))
-    height = 0.8 / max(1, len(metrics))
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-    for j, metric in enumerate(metrics):
-        part = table[table["metric"] == metric].set_index("family").reindex(families)
-        ypos = np.arange(len(families)) + (j - (len(metrics) - 1) / 2) * height
-        ax.barh(ypos, np.nan_to_num(part[value].to_numpy(float)), height=height * 0.95,
-                color=palette[j % len(palette)], label=METRIC_LABELS.get(metric, metric).split(" = ")[0])
-    scores = table.pivot_table(index="family", columns="metric", values=value, aggfunc="first", dropna=False)
-    sizes = table.groupby("family", sort=False)["n"].max() if "n" in table.columns else None
-    for i, family in enumerate(families):
-        row = scores.loc[family] if family in scores.index else pd.Series(dtype=float)
-        if row.isna().all():
-            n = f" (n = {int(sizes[family])})" if sizes is not None and family in sizes else ""
-            ax.text(0.02, i, f"n/a: too few models{n}", va="center", fontsize=7, color="gray",
-                    transform=ax.get_yaxis_transform())
-    ax.set_yticks(np.arange(len(families)), families, fontsize="small")
-    ax.invert_yaxis()
-    ax.axvline(0, color="black", lw=0.8)
-    labels = {"kendall_tau": "Kendall τ (metric vs top-1); < 0: trend as predicted",
-              "r2": "$R^2$ of the OLS fit of top-1", "rmse": "RMSE of the OLS fit of top-1 (%)"}
-    ax.set_xlabel(labels.get(value, value))
-    if value == "kendall_tau":
-        ax.set_xlim(-1.05, 1.05)
-    ax.set_title(_title(title or f"Per family: {labels.get(value, value).split(';')[0]}", weights, convention),
-                 fontsize="medium")
-    ax.grid(True, axis="x", alpha=0.3)
-    if metrics:
-        ax.legend(fontsize="x-small", loc="best")
+    grid = table.pivot(index=by, columns="metric", values=value).reindex(index=groups, columns=metrics)
+    sizes = table.groupby(by, sort=False)["n"].max().reindex(groups)
+    ax = _axes(ax, (1.6 + 1.5 * max(1, len(metrics)), 1.2 + 0.42 * max(1, len(groups))))
+    text = np.where(grid.isna(), "", grid.map(lambda v: f"{v:+.2f}" if value == "kendall_tau" else f"{v:.2f}"))
+    limits = {"vmin": -1.0, "vmax": 1.0, "center": 0.0, "cmap": "RdBu_r"} if value == "kendall_tau" else {"cmap": "viridis"}
+    names = {"kendall_tau": "Kendall τ (metric vs top-1); < 0: as HT-SR predicts",
+             "r2": "$R^2$ of the OLS fit of top-1", "rmse": "RMSE of the OLS fit of top-1 (%)"}
+    sns.heatmap(grid.astype(float), ax=ax, annot=text, fmt="", linewidths=0.5, linecolor="white",
+                cbar_kws={"label": names.get(value, value)}, **limits)
+    for i, j in zip(*np.nonzero(grid.isna().to_numpy())):  # seaborn leaves NaN cells blank
+        ax.text(j + 0.5, i + 0.5, "n/a: n < 3", ha="center", va="center", fontsize="small", color="gray")
+    ax.set_xticklabels([METRIC_LABELS.get(m, m).split(" = ")[0] for m in metrics], rotation=0)
+    ax.set_yticklabels([f"{g} (n = {int(n)})" for g, n in zip(groups, sizes)], rotation=0)
+    ax.set_xlabel("metric (per-model average over weight matrices)")
+    ax.set_ylabel(by)
+    base = title or f"{names.get(value, value).split(' (')[0].split(' of')[0]} per {by} and metric"
+    ax.set_title(_title(base, weights, convention), fontsize="medium")
     return ax
 
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_DIR", "SNAPSHOTS", "accuracy_for", "published_values", "reported_accuracy", "top1_for"]
+__all__ = [
+    "DATA_DIR", "PUBLISHED_COLUMNS", "SNAPSHOTS", "accuracy_for", "join_reference", "published_values",
+    "reported_accuracy", "top1_for",
+]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -25,6 +28,11 @@ SNAPSHOTS = {
     "latest": {"torchvision": "torchvision_v1_weights_meta",
                "pytorchcv": "pytorchcv_readme_2021-12"},
 }
+
+
+#: Columns :func:`join_reference` adds from ``published_values.csv`` (name -> source column).
+PUBLISHED_COLUMNS = {"alpha_hat_published": "alpha_hat", "log_norm_published": "log_norm",
+                     "top1_published": "top1_used", "n_matrices_published": "n_matrices"}
 
 
 def reported_accuracy(source: str | None = None) -> pd.DataFrame:
@@ -133,3 +141,59 @@ def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
         Named ``"top1"``, indexed by model; NaN where the snapshot has no value.
     """
     return accuracy_for(models, source)["top1"]
+
+
+def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "paper") -> pd.DataFrame:
+    """Join per-model results with the reported accuracies and the authors' published values.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model, indexed by zoo model name, with a ``family`` column
+        (``ManyResult.summary`` of :func:`htsr_utils.many.analyze_many`).
+    convention : str
+        The convention the summary was computed under; the published values are those the
+        authors computed under it (``sdm2020``: SDM 2020, ``natcomm2021``: Nat. Commun.
+        2021).  For any other convention the ``*_published`` columns are NaN.
+    snapshot : str, default "paper"
+        Which reported accuracies fill ``top1`` / ``top5``: ``"paper"`` (the snapshot
+        SDM 2020 used), ``"latest"`` (the accuracies of the weight files downloaded today)
+        or a snapshot id of :func:`reported_accuracy`.  They are the accuracies of the
+        *pretrained* models, filled whatever weights were analyzed (with random weights a
+        regression on them is the untrained baseline).
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``summary`` with ``library``, ``series`` (the family, plus the library in
+        parentheses where the zoo has the family in both libraries, e.g.
+        ``"ResNet (pytorchcv)"``), ``top1`` and ``top5`` (replaced), ``accuracy_source``
+        (the snapshot id each accuracy came from; empty where none) and
+        :data:`PUBLISHED_COLUMNS` (``top1_published``: the accuracy the paper regressed
+        against; ``n_matrices_published``: the matrix count the authors printed, ``Int64``).
+
+    Raises
+    ------
+    ValueError
+        If ``snapshot`` is unknown (before any work).
+    """
+    from .zoo import get_spec, list_models  # the model registry (imports torch)
+
+    accuracy = accuracy_for(summary.index.astype(str), snapshot)
+    out = summary.copy()
+    specs = [get_spec(str(m)) for m in out.index]
+    both = ({get_spec(m).family for m in list_models(library="torchvision")}
+            & {get_spec(m).family for m in list_models(library="pytorchcv")})
+    out["library"] = [s.library for s in specs]
+    out["series"] = [f"{s.family} ({s.library})" if s.family in both else s.family for s in specs]
+    out["top1"] = accuracy["top1"].to_numpy(float)
+    out["top5"] = accuracy["top5"].to_numpy(float)
+    source = [SNAPSHOTS[snapshot][s.library] if snapshot in SNAPSHOTS else snapshot for s in specs]
+    out["accuracy_source"] = [src if pd.notna(top1) else "" for src, top1 in zip(source, out["top1"])]
+    published = published_values()
+    published = published[published["convention"] == convention].drop_duplicates("model").set_index("model")
+    for column, source_column in PUBLISHED_COLUMNS.items():
+        out[column] = pd.to_numeric(published[source_column].reindex(out.index.astype(str)),
+                                    errors="coerce").to_numpy(float)
+    out["n_matrices_published"] = out["n_matrices_published"].astype("Int64")
+    return out

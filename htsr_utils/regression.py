@@ -1,12 +1,11 @@
-"""Regressions of test accuracy on one metric, and the paper-style tables.
+"""Regressions of test accuracy on one metric: the one OLS / Kendall tau implementation.
 
 :func:`ols_fit` is the analysis of Martin, Peng & Mahoney (Nat. Commun. 2021): ordinary
-least squares of top-1 accuracy on a single metric, within one family of models, scored
-in-sample by RMSE and R^2, plus Kendall's rank correlation tau.  :func:`family_regressions`
-runs it per family and metric; :func:`pl_norm_relation` fits the per-matrix relation between
-the weighted power-law exponent and the log Frobenius norm.  :func:`family_table` and
-:func:`to_markdown` make the paper-style tables (``pandas.DataFrame.to_markdown`` needs the
-``tabulate`` package, which is not a dependency here, so the formatter is our own).
+least squares of top-1 accuracy on a single metric, within one group of models, scored
+in-sample by RMSE and R^2, plus Kendall's rank correlation tau.  Everything else here
+calls it: :func:`group_regressions` (per group and metric), :func:`trend_table` (the sign
+of tau per group, computed and published) and :func:`pl_norm_relation` (the per-matrix
+relation between the weighted power-law exponent and the log Frobenius norm).
 
 Sign convention: the HT-SR reading is "smaller metric, better model", so the expected
 Kendall tau between a metric and top-1 accuracy is *negative*; ``tau > 0`` means the
@@ -17,40 +16,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = [
-    "COLUMN_LABELS", "REGRESSION_COLUMNS", "family_regressions", "family_table", "ols_fit",
-    "pl_norm_relation", "to_markdown",
-]
+__all__ = ["FIT_COLUMNS", "TREND_COLUMNS", "group_regressions", "ols_fit", "pl_norm_relation", "trend_table"]
 
-#: Columns of :func:`family_regressions` (``family`` is the ``by`` column).
-REGRESSION_COLUMNS = ["family", "metric", "n", "rmse", "r2", "kendall_tau", "slope", "intercept"]
+#: Columns of :func:`group_regressions` after the group column.
+FIT_COLUMNS = ["metric", "n", "rmse", "r2", "kendall_tau", "slope", "intercept"]
 
-#: Paper-style labels of summary columns (Markdown/Unicode).
-COLUMN_LABELS = {
-    "family": "Architecture",
-    "model": "Model",
-    "top1": "Top1",
-    "top5": "Top5",
-    "L": "L",
-    "N_alpha": "N_α",
-    "alpha_hat": "α̂",
-    "alpha_hat_star": "α̂*",
-    "alpha_mean": "mean α",
-    "log_norm": "⟨log₁₀‖W‖_F⟩",
-    "log_spectral_norm": "⟨log₁₀ λ_max⟩",
-    "log_alpha_norm": "⟨log₁₀ ‖X‖_α^α⟩",
-    "alpha_hat_published": "α̂ (published)",
-    "log_norm_published": "⟨log₁₀‖W‖_F⟩ (published)",
-    "top1_published": "Top1 used (published)",
-    "n_matrices_published": "N_α (published)",
-}
-
+#: Columns of :func:`trend_table` after the group column.
+TREND_COLUMNS = ["n", "kendall_tau", "trend", "n_published", "kendall_tau_published", "trend_published"]
 
 def ols_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Ordinary least squares ``y = slope * x + intercept`` with in-sample scores.
@@ -103,10 +81,10 @@ def ols_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
     return out
 
 
-def family_regressions(
+def group_regressions(
     summary: pd.DataFrame,
     metrics: Iterable[str],
-    by: str = "family",
+    by: str = "series",
     *,
     y: str = "top1",
     min_n: int = 3,
@@ -116,13 +94,11 @@ def family_regressions(
     Parameters
     ----------
     summary : DataFrame
-        One row per model (e.g. ``ManyResult.summary``) with the ``by`` column, ``y`` and
-        the metrics.
+        One row per model with the ``by`` column, ``y`` and the metrics.
     metrics : iterable of str
         Summary columns to regress on, e.g. ``["alpha_hat", "log_norm"]``.
-    by : str, default "family"
-        Column that defines the groups; it becomes the first output column, named
-        ``family`` whatever ``by`` is.
+    by : str, default "series"
+        Column that defines the groups; it is the first output column.
     y : str, default "top1"
         The response column.
     min_n : int, default 3
@@ -132,8 +108,13 @@ def family_regressions(
     Returns
     -------
     DataFrame
-        Columns :data:`REGRESSION_COLUMNS`, one row per (group, metric), groups in order
+        Columns ``by`` and :data:`FIT_COLUMNS`, one row per (group, metric), groups in order
         of first appearance.
+
+    Raises
+    ------
+    KeyError
+        If ``summary`` lacks the ``by`` column, ``y`` or a metric.
     """
     metrics = list(metrics)
     missing = [c for c in [by, y, *metrics] if c not in summary.columns]
@@ -145,27 +126,70 @@ def family_regressions(
             fit = ols_fit(part[metric].to_numpy(float), part[y].to_numpy(float))
             if fit["n"] < min_n:
                 fit = {key: (value if key == "n" else math.nan) for key, value in fit.items()}
-            rows.append({"family": group, "metric": metric} | fit)
-    table = pd.DataFrame(rows, columns=REGRESSION_COLUMNS)
-    return table.astype({"n": "int64"})
+            rows.append({by: group, "metric": metric} | fit)
+    return pd.DataFrame(rows, columns=[by, *FIT_COLUMNS]).astype({"n": "int64"})
+
+
+def trend_table(summary: pd.DataFrame, metric: str = "alpha_hat", by: str = "series") -> pd.DataFrame:
+    """Kendall tau between ``metric`` and top-1 per group, computed and published.
+
+    HT-SR expects ``tau < 0`` (smaller metric, more accurate model).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model with ``by``, ``metric`` and ``top1``; when it also has
+        ``<metric>_published`` and ``top1_published`` (:func:`htsr_utils.reference_data.join_reference`),
+        tau is computed from those too, over the same group.
+    metric : str, default "alpha_hat"
+    by : str, default "series"
+
+    Returns
+    -------
+    DataFrame
+        Columns ``by`` and :data:`TREND_COLUMNS`: ``trend`` is ``"holds"`` (tau < 0),
+        ``"reversed"`` (tau > 0), ``"tied"`` (tau 0 or undefined) or ``"n/a"`` (fewer than
+        two models with both values); likewise ``trend_published``.
+    """
+    published = f"{metric}_published"
+    rows = []
+    for group, part in summary.groupby(by, sort=False):
+        fit = ols_fit(part[metric].to_numpy(float), part["top1"].to_numpy(float))
+        if published in part and "top1_published" in part:
+            pub = ols_fit(part[published].to_numpy(float), part["top1_published"].to_numpy(float))
+        else:
+            pub = {"n": 0, "kendall_tau": math.nan}
+        rows.append({by: group, "n": fit["n"], "kendall_tau": fit["kendall_tau"],
+                     "trend": _trend(fit["n"], fit["kendall_tau"]),
+                     "n_published": pub["n"], "kendall_tau_published": pub["kendall_tau"],
+                     "trend_published": _trend(pub["n"], pub["kendall_tau"])})
+    return pd.DataFrame(rows, columns=[by, *TREND_COLUMNS])
+
+
+def _trend(n: int, tau: float) -> str:
+    if n < 2:
+        return "n/a"
+    if not math.isfinite(tau) or tau == 0:
+        return "tied"
+    return "holds" if tau < 0 else "reversed"
 
 
 def pl_norm_relation(
     details: pd.DataFrame,
     x: str = "log_norm_sq",
     y: str = "alpha_weighted",
-    by: str | None = "family",
+    by: str | None = "series",
 ) -> pd.DataFrame:
     """Per-matrix OLS of ``alpha * log10(lambda_max)`` on ``log10 ||W||_F^2``.
 
     Parameters
     ----------
     details : DataFrame
-        Per-matrix rows (``ManyResult.details``, plus a ``family`` column when ``by`` is
-        used); only rows with ``status == "ok"`` (when the column exists) are used.
+        Per-matrix rows (``ManyResult.details``, plus the ``by`` column when it is used);
+        only rows with ``status == "ok"`` (when the column exists) are used.
     x, y : str
         Columns of the relation (defaults: ``log_norm_sq`` and ``alpha_weighted``).
-    by : str or None, default "family"
+    by : str or None, default "series"
         Also fit each group separately; ``None``: only all matrices together.
 
     Returns
@@ -191,108 +215,3 @@ def pl_norm_relation(
                     "r2": fit["r2"], "resid_std": resid_std, "rmse": fit["rmse"],
                     "kendall_tau": fit["kendall_tau"]})
     return pd.DataFrame(out)
-
-
-def family_table(
-    summary: pd.DataFrame,
-    columns: Sequence[str],
-    *,
-    labels: Mapping[str, str] | None = None,
-    family: str = "family",
-) -> pd.DataFrame:
-    """The paper-style table: Architecture, Model, then ``columns`` with paper labels.
-
-    Parameters
-    ----------
-    summary : DataFrame
-        One row per model, indexed by model name (``ManyResult.summary``).
-    columns : sequence of str
-        Summary columns in display order, e.g. ``["top1", "top5", "L", "N_alpha",
-        "alpha_hat", "alpha_hat_star"]``.  Columns that ``summary`` lacks are shown empty.
-    labels : mapping, optional
-        Header labels overriding :data:`COLUMN_LABELS`.
-    family : str, default "family"
-        Column shown as "Architecture".
-
-    Returns
-    -------
-    DataFrame
-        Plain columns (no index), rows in the order of ``summary``.
-    """
-    names = dict(COLUMN_LABELS) | dict(labels or {})
-    table = pd.DataFrame({
-        names["family"]: summary[family].astype(str).to_numpy() if family in summary else "",
-        names["model"]: summary.index.astype(str),
-    })
-    for column in columns:
-        values = summary[column].to_numpy() if column in summary.columns else np.full(len(summary), np.nan)
-        table[names.get(column, column)] = values
-    return table
-
-
-def to_markdown(
-    table: pd.DataFrame,
-    *,
-    floatfmt: str | Mapping[str, str] = ".3f",
-    index: bool = False,
-    missing: str = "",
-    caption: str | None = None,
-) -> str:
-    """A GitHub-flavoured Markdown table (``pandas.to_markdown`` without ``tabulate``).
-
-    Parameters
-    ----------
-    table : DataFrame
-        The table; numeric columns are right-aligned, others left-aligned.
-    floatfmt : str or mapping, default ".3f"
-        Format of floats (a ``format`` spec), or one per column name; integers (and floats
-        that are whole numbers in integer columns) are printed without decimals.
-    index : bool, default False
-        Include the index as the first column.
-    missing : str, default ""
-        Text for NaN / None.
-    caption : str, optional
-        A line printed after the table (e.g. the convention and weights).
-
-    Returns
-    -------
-    str
-        The Markdown text, ending with a newline.
-    """
-    if index:
-        table = table.reset_index()
-    headers = [_escape(str(c)) for c in table.columns]
-    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
-               for c in table.columns]
-    body = []
-    for row in table.itertuples(index=False, name=None):
-        body.append([_escape(_cell(v, c, floatfmt, missing)) for v, c in zip(row, table.columns)])
-    widths = [max([len(h), 3] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "| " + " | ".join(("-" * (w - 1) + ":") if num else "-" * w
-                             for w, num in zip(widths, numeric)) + " |"
-    lines = [line(headers), rule] + [line(r) for r in body]
-    if caption:
-        lines += ["", caption]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: object, column: object, floatfmt: str | Mapping[str, str], missing: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return missing
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        spec = floatfmt.get(str(column), ".3f") if isinstance(floatfmt, Mapping) else floatfmt
-        return format(float(value), spec)
-    return str(value)
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,4 +1,4 @@
-"""Figures are written (PNG + PDF, non-empty), atomically, and closed."""
+"""What the figures hold (every eigenvalue, the fit line, every model), and that they are written atomically."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from htsr_utils import fit_powerlaw  # noqa: E402
+from matplotlib.patches import StepPatch  # noqa: E402
+
+from htsr_utils import fit_eigenvalues, fit_powerlaw, get_convention  # noqa: E402
 from htsr_utils.plots import (  # noqa: E402
     FAMILY_STYLES, family_style, marchenko_pastur_pdf, plot_esd, plot_esd_vs_mp, plot_ks_candidates,
-    plot_metric_vs_accuracy, plot_parity, save_figure, weights_label,
+    plot_metric_vs_accuracy, plot_parity, plot_score_heatmap, save_figure, weights_label,
 )
+from htsr_utils.regression import group_regressions, ols_fit  # noqa: E402
 from htsr_utils.zoo import get_spec, list_models  # noqa: E402
 
 
@@ -49,7 +52,6 @@ def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
     ax.plot([1, 2, 3])
     written = save_figure(fig, tmp_path / "sub" / "deeper" / "figure.png")
     assert [p.name for p in written] == ["figure.png", "figure.pdf"]
-    assert all(p.stat().st_size > 1000 for p in written)
     assert _png_ok(written[0])
     assert written[1].read_bytes().startswith(b"%PDF")
     assert sorted(os.listdir(tmp_path / "sub" / "deeper")) == ["figure.pdf", "figure.png"]
@@ -72,18 +74,57 @@ def test_save_figure_failure_leaves_no_temp_file_and_keeps_old(tmp_path):
     assert not plt.fignum_exists(fig.number)
 
 
-def test_plot_esd_with_fit(tmp_path):
+def _histogram(ax) -> tuple[np.ndarray, np.ndarray]:
+    """(densities, edges) of the ESD histogram drawn by plot_esd."""
+    (patch,) = [p for p in ax.patches if isinstance(p, StepPatch)]
+    values, edges, _ = patch.get_data()
+    return np.asarray(values), np.asarray(edges)
+
+
+def test_plot_esd_counts_every_eigenvalue():
+    # Before the fix, log-spaced edges rounded inward lost lambda_max or lambda_min in most samples.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        evals = rng.lognormal(0.0, 2.0, int(rng.integers(20, 400)))
+        ax = plot_esd(evals, bins=int(rng.integers(5, 80)))
+        density, edges = _histogram(ax)
+        counts = density * np.diff(edges) * evals.size
+        assert edges[0] <= evals.min() and edges[-1] >= evals.max()
+        assert counts.sum() == pytest.approx(evals.size)
+        np.testing.assert_allclose(counts, np.histogram(evals, edges)[0], atol=1e-9)
+        plt.close(ax.figure)
+
+
+def test_plot_esd_shows_the_eigenvalues_the_fit_saw():
+    rng = np.random.default_rng(3)
+    conv = get_convention("ww")
+    evals = np.concatenate([np.full(20, conv.eval_floor / 10), rng.lognormal(0.0, 1.0, 300)])
+    seen = fit_eigenvalues(evals, conv.name)
+    assert 0 < seen.size < evals.size
+    density, edges = _histogram(plot_esd(evals, convention=conv.name))
+    assert (density * np.diff(edges)).sum() * seen.size == pytest.approx(seen.size)
+    assert edges[0] == seen.min() and edges[-1] == seen.max()
+    plt.close("all")
+
+
+def test_plot_esd_fit_line_has_the_fitted_slope_and_mass(tmp_path):
     rng = np.random.default_rng(0)
     evals = (1 - rng.random(2000)) ** (-1 / 1.5)  # Pareto, density exponent 2.5
     fit = fit_powerlaw(evals, xmax="lambda_max")
     ax = plot_esd(evals, fit, title="Pareto sample", weights="random")
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert "λ" in ax.get_xlabel() and ax.get_ylabel() == "density"
+    assert "λ" in ax.get_xlabel() and "density" in ax.get_ylabel()
     assert "random-init weights" in ax.get_title()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("α =" in t for t in labels)
-    path = save_figure(ax.figure, tmp_path / "esd")[0]
-    assert _png_ok(path)
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("power-law fit")]
+    x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+    assert x[0] == pytest.approx(fit.xmin) and x[-1] == pytest.approx(evals.max())
+    slope = np.polyfit(np.log(x), np.log(y), 1)[0]  # a straight line of slope -alpha in log-log
+    assert slope == pytest.approx(-fit.alpha, rel=1e-9)
+    tail = np.count_nonzero(evals >= fit.xmin) / evals.size  # the line carries the tail's mass
+    assert np.trapezoid(y, x) == pytest.approx(tail, rel=0.02)
+    (xmin_line,) = [ln for ln in ax.get_lines() if "x_{min}" in ln.get_label()]
+    assert xmin_line.get_xdata()[0] == pytest.approx(fit.xmin)
+    assert _png_ok(save_figure(ax.figure, tmp_path / "esd")[0])
 
 
 def test_plot_esd_without_fit_and_mp_and_candidates(tmp_path):
@@ -91,12 +132,14 @@ def test_plot_esd_without_fit_and_mp_and_candidates(tmp_path):
     n, m = 400, 200
     w = rng.normal(0, 1 / np.sqrt(n), (n, m))
     evals = np.linalg.eigvalsh(w.T @ w)
-    plot_esd(evals)
+    ax = plot_esd(evals)
+    assert not [ln for ln in ax.get_lines()]  # no fit, no line
     fig, axes = plt.subplots(1, 2)
     plot_esd_vs_mp(evals, q=m / n, ax=axes[0])
     fit = fit_powerlaw(evals, xmax="lambda_max", keep_candidates=True)
     plot_ks_candidates(fit, ax=axes[1])
-    assert save_figure(fig, tmp_path / "mp")[0].stat().st_size > 1000
+    assert axes[1].get_lines()[0].get_xdata().size == len(fit.candidates["xmin"])
+    assert _png_ok(save_figure(fig, tmp_path / "mp")[0])
     plt.close("all")
     with pytest.raises(ValueError):
         plot_ks_candidates(fit_powerlaw(evals))
@@ -118,7 +161,23 @@ def test_metric_vs_accuracy_legend_pairs_and_title(tmp_path):
     assert "vgg11 – vgg11_bn" in labels and "vgg13 – vgg13_bn" in labels
     assert "random-init weights" in ax.get_title() and "sdm2020" in ax.get_title()
     assert "accuracy" in ax.get_ylabel()
-    assert save_figure(fig, tmp_path / "acc")[0].stat().st_size > 1000
+    shown = np.vstack([c.get_offsets() for c in ax.collections])
+    assert len(shown) == len(_summary())  # every model is a point
+    assert _png_ok(save_figure(fig, tmp_path / "acc")[0])
+
+
+def test_metric_vs_accuracy_fit_line_is_the_ols_line():
+    summary = _summary()
+    fig, ax = plt.subplots()
+    plot_metric_vs_accuracy(summary, "alpha_hat", ax, fit_line=True)
+    vgg = summary[summary["family"] == "VGG"]
+    fit = ols_fit(vgg["alpha_hat"], vgg["top1"])
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("VGG: OLS")]
+    x, y = line.get_data()
+    np.testing.assert_allclose(y, fit["slope"] * np.asarray(x) + fit["intercept"])
+    assert x[0] == vgg["alpha_hat"].min() and x[-1] == vgg["alpha_hat"].max()
+    assert not [ln for ln in ax.get_lines() if ln.get_label().startswith("ResNet")]  # one model: no line
+    plt.close(fig)
 
 
 def test_metric_vs_accuracy_pretrained_title_and_empty():
@@ -140,7 +199,20 @@ def test_parity_plot(tmp_path):
     assert len(ax.collections[0].get_offsets()) == 2  # only models with both values
     assert "published" in ax.get_ylabel() and "random-init weights" in ax.get_title()
     assert any(t.get_label() == "y = x" for t in ax.get_lines())
-    assert save_figure(fig, tmp_path / "parity")[0].stat().st_size > 1000
+    assert _png_ok(save_figure(fig, tmp_path / "parity")[0])
+
+
+def test_score_heatmap_cells_are_the_scores():
+    summary = _summary().assign(series=["VGG", "VGG", "VGG", "VGG", "ResNet"])
+    table = group_regressions(summary, ["alpha_hat", "alpha_hat_star"], by="series")
+    fig, ax = plt.subplots()
+    plot_score_heatmap(table, "kendall_tau", ax, weights="random", convention="sdm2020")
+    cells = [t.get_text() for t in ax.texts if t.get_text()]
+    expected = table["kendall_tau"].map(lambda v: "n/a: n < 3" if np.isnan(v) else f"{v:+.2f}").tolist()
+    assert sorted(cells) == sorted(expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["VGG (n = 4)", "ResNet (n = 1)"]
+    assert "random-init weights" in ax.get_title()
+    plt.close(fig)
 
 
 def test_weights_label():

@@ -1,4 +1,4 @@
-"""OLS / Kendall tau against scipy, closed-form checks, family tables and the Markdown writer."""
+"""OLS / Kendall tau against scipy and closed forms; per-group regressions and trend tables."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from htsr_utils.regression import (
-    REGRESSION_COLUMNS, family_regressions, family_table, ols_fit, pl_norm_relation, to_markdown,
-)
+from htsr_utils.regression import FIT_COLUMNS, TREND_COLUMNS, group_regressions, ols_fit, pl_norm_relation, trend_table
 
 
 def test_ols_exact_line_closed_form():
@@ -75,9 +73,9 @@ def _summary() -> pd.DataFrame:
     }, index=pd.Index([f"m{i}" for i in range(7)], name="model"))
 
 
-def test_family_regressions_per_group():
-    table = family_regressions(_summary(), ["alpha_hat", "log_norm"])
-    assert list(table.columns) == REGRESSION_COLUMNS
+def test_group_regressions_per_group():
+    table = group_regressions(_summary(), ["alpha_hat", "log_norm"], by="family")
+    assert list(table.columns) == ["family", *FIT_COLUMNS]
     assert len(table) == 6
     a = table[(table["family"] == "A") & (table["metric"] == "alpha_hat")].iloc[0]
     ref = stats.linregress([1, 2, 3, 4], [80, 78, 75, 71])
@@ -88,20 +86,20 @@ def test_family_regressions_per_group():
     # groups below min_n keep their n, with NaN scores
     b = table[table["family"] == "B"].iloc[0]
     assert b["n"] == 2 and math.isnan(b["r2"]) and math.isnan(b["kendall_tau"])
-    loose = family_regressions(_summary(), ["alpha_hat"], min_n=2)
+    loose = group_regressions(_summary(), ["alpha_hat"], by="family", min_n=2)
     assert loose.loc[loose["family"] == "B", "kendall_tau"].iloc[0] == pytest.approx(1.0)
 
 
-def test_family_regressions_missing_column():
+def test_group_regressions_missing_column():
     with pytest.raises(KeyError):
-        family_regressions(_summary(), ["no_such_metric"])
+        group_regressions(_summary(), ["no_such_metric"], by="family")
 
 
 def test_pl_norm_relation_recovers_line():
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 3, 200)
     details = pd.DataFrame({"log_norm_sq": x, "alpha_weighted": 1.5 * x - 0.2 + rng.normal(0, 0.1, 200),
-                            "family": np.where(np.arange(200) < 100, "A", "B"), "status": "ok"})
+                            "series": np.where(np.arange(200) < 100, "A", "B"), "status": "ok"})
     details.loc[0, "status"] = "too_few_values"
     rel = pl_norm_relation(details)
     assert list(rel["group"]) == ["A", "B", "all"]
@@ -112,31 +110,7 @@ def test_pl_norm_relation_recovers_line():
     assert whole["resid_std"] > whole["rmse"]
 
 
-def test_family_table_labels_and_order():
-    s = _summary()
-    table = family_table(s, ["top1", "alpha_hat", "alpha_hat_published"])
-    assert list(table.columns) == ["Architecture", "Model", "Top1", "α̂", "α̂ (published)"]
-    assert list(table["Model"]) == list(s.index)
-    assert table["α̂ (published)"].isna().all()
-
-
-def test_to_markdown_format():
-    table = pd.DataFrame({"name": ["a|b", "c"], "x": [1.23456, np.nan], "k": [3, 4]})
-    text = to_markdown(table, caption="caption here")
-    lines = text.splitlines()
-    assert lines[0].startswith("| name") and " x |" in lines[0]
-    assert lines[1].replace(" ", "").startswith("|---")
-    assert lines[1].rstrip().endswith(": |")  # numbers right-aligned
-    assert "a\\|b" in lines[2] and "1.235" in lines[2]
-    assert lines[3].split("|")[2].strip() == ""  # NaN -> empty cell
-    assert lines[-1] == "caption here"
-    assert len({len(line) for line in lines[:4]}) == 1  # aligned columns
-    assert to_markdown(table, floatfmt={"x": ".1f"}).splitlines()[2].count("1.2") == 1
-
-
 def test_trend_table_signs_and_published():
-    from htsr_utils.family import trend_statements, trend_table
-
     summary = pd.DataFrame({
         "series": ["A", "A", "A", "B", "B", "C"],
         "alpha_hat": [1.0, 2.0, 3.0, 1.0, 2.0, 5.0],
@@ -144,23 +118,11 @@ def test_trend_table_signs_and_published():
         "alpha_hat_published": [1.0, 2.0, 3.0, np.nan, np.nan, np.nan],
         "top1_published": [70.0, 75.0, 80.0, np.nan, np.nan, np.nan],
     })
-    trend = trend_table(summary).set_index("family")
+    trend = trend_table(summary).set_index("series")
+    assert list(trend.columns) == TREND_COLUMNS
     assert trend.loc["A", "trend"] == "holds" and trend.loc["A", "kendall_tau"] == pytest.approx(-1)
     assert trend.loc["A", "trend_published"] == "reversed"
     assert trend.loc["B", "trend"] == "reversed" and trend.loc["B", "n_published"] == 0
     assert trend.loc["C", "trend"] == "n/a"
-    text = trend_statements(trend.reset_index(), weights="random")
-    assert text.count("\n") == 2 and "**the sign is wrong**" in text and "random-init weights" in text
-
-
-def test_write_table_atomic(tmp_path):
-    import os
-
-    from htsr_utils.family import write_table
-
-    table = pd.DataFrame({"model": ["a", "b"], "alpha_hat": [1.23456789, np.nan]})
-    csv, md = write_table(table, tmp_path / "sub" / "t", caption="cap")
-    assert sorted(os.listdir(tmp_path / "sub")) == ["t.csv", "t.md"]
-    back = pd.read_csv(csv)
-    assert list(back.columns) == ["model", "alpha_hat"] and back["alpha_hat"].iloc[0] == pytest.approx(1.23457)
-    assert md.read_text().rstrip().endswith("cap")
+    tied = trend_table(summary.assign(alpha_hat=1.0)).set_index("series")
+    assert tied.loc["A", "trend"] == "tied"
