@@ -5,6 +5,7 @@
 * :func:`plot_esd_vs_mp` - linear histogram of an ESD with the Marchenko-Pastur density.
 * :func:`plot_ks_candidates` - KS distance and exponent against the candidate ``xmin``.
 * :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family.
+* :func:`plot_series_facets` - the same, one panel per series with its OLS line (seaborn).
 * :func:`plot_parity` - computed against published values, with the line y = x.
 * :func:`plot_pl_norm_relation` - per matrix, alpha * log10(lambda_max) against log10 ||W||_F^2.
 * :func:`plot_score_heatmap` - Kendall tau (or R^2, RMSE) per series and metric (seaborn).
@@ -34,7 +35,7 @@ from .regression import ols_fit
 __all__ = [
     "FAMILY_STYLES", "METRIC_LABELS", "family_style", "marchenko_pastur_pdf", "plot_esd",
     "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
-    "plot_pl_norm_relation", "plot_score_heatmap", "save_figure", "show_figure",
+    "plot_pl_norm_relation", "plot_score_heatmap", "plot_series_facets", "save_figure", "show_figure",
     "weights_label",
 ]
 
@@ -357,6 +358,74 @@ def plot_metric_vs_accuracy(
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
     return ax
+
+
+def plot_series_facets(
+    summary: pd.DataFrame,
+    metric: str,
+    *,
+    by: str = "series",
+    accuracy: str = "top1",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = None,
+    col_wrap: int = 3,
+):
+    """Accuracy against a metric, one panel per group (seaborn ``FacetGrid``), with each OLS line.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model, indexed by model, with ``by``, ``metric`` and ``accuracy``; rows
+        missing either value are left out.
+    metric : str
+        Column on the x axes.
+    by : str, default "series"
+        One panel per value, in order of first appearance.
+    accuracy : str, default "top1"
+        Column on the y axes.
+    weights, convention : str, optional
+        For the figure title.
+    title : str, optional
+        Figure title (the convention and weights are appended).
+    col_wrap : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    seaborn.FacetGrid
+        Each panel shows every model of its group as a point (named), the :func:`ols_fit`
+        line over the group's range when it has three models or more, and ``n`` and Kendall
+        tau in its title.
+    """
+    import seaborn as sns
+
+    data = summary.dropna(subset=[metric, accuracy]).rename_axis("model").reset_index()
+    order = list(dict.fromkeys(data[by]))
+    grid = sns.FacetGrid(data, col=by, col_order=order, col_wrap=min(col_wrap, max(1, len(order))),
+                         sharex=False, sharey=False, height=2.8, aspect=1.15)
+    for group, ax in zip(order, grid.axes.flat):
+        part = data[data[by] == group]
+        style = _group_style(group, order.index(group))
+        ax.scatter(part[metric], part[accuracy], s=40, color=style["color"], marker=style["marker"],
+                   edgecolor="black", linewidth=0.5, zorder=3)
+        _annotate_points(ax, part[metric].to_numpy(float), part[accuracy].to_numpy(float),
+                         [_short_name(str(n)) for n in part["model"]])
+        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float))
+        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
+            xs = np.linspace(part[metric].min(), part[metric].max(), 10)
+            ax.plot(xs, fit["slope"] * xs + fit["intercept"], color=style["color"], lw=1.2, ls=":",
+                    label="OLS line")
+        tau = f", τ = {fit['kendall_tau']:+.2f}" if np.isfinite(fit["kendall_tau"]) else ""
+        ax.set_title(f"{group} (n = {fit['n']}{tau})", fontsize="small")
+        ax.grid(True, alpha=0.3)
+    grid.set_axis_labels(METRIC_LABELS.get(metric, metric).split(" = ")[0],
+                         METRIC_LABELS.get(accuracy, accuracy))
+    if title or weights is not None or convention:
+        grid.figure.suptitle(_title(title or f"Accuracy vs {metric} per {by}", weights, convention).replace("\n", " "),
+                             fontsize="medium")
+    grid.figure.tight_layout()
+    return grid
 
 
 def plot_parity(

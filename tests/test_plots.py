@@ -18,7 +18,8 @@ from matplotlib.patches import StepPatch  # noqa: E402
 from htsr_utils import fit_eigenvalues, fit_powerlaw, get_convention  # noqa: E402
 from htsr_utils.plots import (  # noqa: E402
     FAMILY_STYLES, family_style, marchenko_pastur_pdf, plot_esd, plot_esd_vs_mp, plot_ks_candidates,
-    plot_metric_vs_accuracy, plot_parity, plot_score_heatmap, save_figure, weights_label,
+    plot_metric_vs_accuracy, plot_parity, plot_score_heatmap, plot_series_facets, save_figure,
+    weights_label,
 )
 from htsr_utils.regression import group_regressions, ols_fit  # noqa: E402
 from htsr_utils.zoo import get_spec, list_models  # noqa: E402
@@ -219,3 +220,20 @@ def test_weights_label():
     assert weights_label("random") == "random-init weights"
     assert weights_label("pretrained") == "pretrained weights"
     assert weights_label("/x/y/model.pth") == "weights from model.pth"
+
+
+def test_series_facets_one_panel_per_series_every_model_and_the_ols_line(tmp_path):
+    summary = _summary().assign(series=["VGG", "VGG", "VGG", "VGG", "ResNet"])
+    grid = plot_series_facets(summary, "alpha_hat", weights="random", convention="sdm2020")
+    axes = list(grid.axes.flat)
+    assert [ax.get_title().split(" (")[0] for ax in axes] == ["VGG", "ResNet"]
+    assert [len(ax.collections[0].get_offsets()) for ax in axes] == [4, 1]
+    vgg = summary[summary["series"] == "VGG"]
+    fit = ols_fit(vgg["alpha_hat"], vgg["top1"])
+    (line,) = axes[0].get_lines()
+    x, y = line.get_data()
+    np.testing.assert_allclose(y, fit["slope"] * np.asarray(x) + fit["intercept"])
+    assert f"τ = {fit['kendall_tau']:+.2f}" in axes[0].get_title()
+    assert not axes[1].get_lines()  # one model: no line
+    assert "random-init weights" in grid.figure._suptitle.get_text()
+    assert _png_ok(save_figure(grid.figure, tmp_path / "facets")[0])
