@@ -315,7 +315,8 @@ def plot_metric_vs_accuracy(
     annotate : bool, default True
         Write each model's name next to its point (when at most 40 are shown).
     fit_line : bool, default False
-        Draw the OLS line of each group with at least three models.
+        Draw the OLS line (:func:`htsr_utils.regression.ols_fit`) of each group with at least
+        three models; its legend entry gives Kendall tau.
 
     Returns
     -------
@@ -332,8 +333,8 @@ def plot_metric_vs_accuracy(
         style = _group_style(group, i)
         ax.scatter(part[metric], part[accuracy], s=46, color=style["color"], marker=style["marker"],
                    edgecolor="black", linewidth=0.5, zorder=3, label=str(group) if group else None)
-        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float))
-        if fit_line and fit["n"] >= 3 and np.isfinite(fit["slope"]):
+        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float)) if fit_line else {"n": 0}
+        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
             grid = np.linspace(part[metric].min(), part[metric].max(), 10)
             ax.plot(grid, fit["slope"] * grid + fit["intercept"], color=style["color"], lw=1, ls=":",
                     label=f"{group}: OLS line, τ = {fit['kendall_tau']:+.2f}" if group else "OLS line")
