@@ -13,8 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = [
-    "DATA_DIR", "PUBLISHED_COLUMNS", "SNAPSHOTS", "accuracy_for", "join_reference", "published_values",
-    "reported_accuracy", "top1_for",
+    "DATA_DIR", "SNAPSHOTS", "accuracy_for", "join_reference", "published_values", "reported_accuracy", "top1_for",
 ]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -28,11 +27,6 @@ SNAPSHOTS = {
     "latest": {"torchvision": "torchvision_v1_weights_meta",
                "pytorchcv": "pytorchcv_readme_2021-12"},
 }
-
-
-#: Columns :func:`join_reference` adds from ``published_values.csv`` (name -> source column).
-PUBLISHED_COLUMNS = {"alpha_hat_published": "alpha_hat", "log_norm_published": "log_norm",
-                     "top1_published": "top1_used", "n_matrices_published": "n_matrices"}
 
 
 def reported_accuracy(source: str | None = None) -> pd.DataFrame:
@@ -168,9 +162,10 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
         A copy of ``summary`` with ``library``, ``series`` (the family, plus the library in
         parentheses where the zoo has the family in both libraries, e.g.
         ``"ResNet (pytorchcv)"``), ``top1`` and ``top5`` (replaced), ``accuracy_source``
-        (the snapshot id each accuracy came from; empty where none) and
-        :data:`PUBLISHED_COLUMNS` (``top1_published``: the accuracy the paper regressed
-        against; ``n_matrices_published``: the matrix count the authors printed, ``Int64``).
+        (the snapshot id each accuracy came from; empty where none), and from
+        :func:`published_values`: ``alpha_hat_published``, ``log_norm_published``,
+        ``top1_published`` (the accuracy the paper regressed against) and
+        ``n_matrices_published`` (the matrix count the authors printed, ``Int64``).
 
     Raises
     ------
@@ -192,7 +187,8 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
     out["accuracy_source"] = [src if pd.notna(top1) else "" for src, top1 in zip(source, out["top1"])]
     published = published_values()
     published = published[published["convention"] == convention].drop_duplicates("model").set_index("model")
-    for column, source_column in PUBLISHED_COLUMNS.items():
+    for column, source_column in (("alpha_hat_published", "alpha_hat"), ("log_norm_published", "log_norm"),
+                                  ("top1_published", "top1_used"), ("n_matrices_published", "n_matrices")):
         out[column] = pd.to_numeric(published[source_column].reindex(out.index.astype(str)),
                                     errors="coerce").to_numpy(float)
     out["n_matrices_published"] = out["n_matrices_published"].astype("Int64")
