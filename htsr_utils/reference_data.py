@@ -183,7 +183,7 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
     out["series"] = [f"{s.family} ({s.library})" if s.family in both else s.family for s in specs]
     out["top1"] = accuracy["top1"].to_numpy(float)
     out["top5"] = accuracy["top5"].to_numpy(float)
-    source = [SNAPSHOTS[snapshot][s.library] if snapshot in SNAPSHOTS else snapshot for s in specs]
+    source = [SNAPSHOTS[snapshot].get(s.library, "") if snapshot in SNAPSHOTS else snapshot for s in specs]
     out["accuracy_source"] = [src if pd.notna(top1) else "" for src, top1 in zip(source, out["top1"])]
     published = published_values()
     published = published[published["convention"] == convention].drop_duplicates("model").set_index("model")

@@ -74,3 +74,15 @@ def test_latest_snapshot_and_a_convention_no_paper_used():
 def test_unknown_snapshot_is_named():
     with pytest.raises(ValueError, match="'2017'"):
         join_reference(_summary(), convention="sdm2020", snapshot="2017")
+
+
+@pytest.mark.parametrize("snapshot", ["paper", "latest"])
+def test_every_zoo_model_joins(snapshot):
+    from htsr_utils.zoo import get_spec, list_models
+
+    models = list_models()
+    summary = pd.DataFrame({"family": [get_spec(m).family for m in models]}, index=pd.Index(models, name="model"))
+    joined = join_reference(summary, convention="sdm2020", snapshot=snapshot)
+    assert list(joined.index) == models
+    assert ((joined["accuracy_source"] != "") == joined["top1"].notna()).all()
+    assert joined["top1"].notna().sum() > len(models) / 2
