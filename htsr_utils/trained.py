@@ -6,8 +6,8 @@ trains such families on real data that ships inside PyPI wheels (no network acce
 every trained model on disk, and tabulates metric-vs-accuracy correlations.  Three
 architectures (:data:`ARCHITECTURES`): the MLP of notebook 09 and, for the architecture series
 of notebook 11, 1-D and VGG-style 2-D CNNs whose depth and width are fields of
-:class:`TrainConfig`. The metric function is injected by the caller, so the module does not depend on
-the ESD engine.
+:class:`TrainConfig`.  The metric function is injected by the caller, so the module does not
+depend on the ESD engine.
 
 Datasets
 --------
@@ -29,7 +29,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import os
 import random
 import time
 from collections import OrderedDict
@@ -65,6 +64,7 @@ __all__ = [
     "family_table",
     "load_dataset",
     "permute_entries",
+    "quick_values",
     "train_family",
     "train_model",
     "train_models",
@@ -679,8 +679,8 @@ def train_models(
     return results
 
 
-def _quick_values(values: Sequence) -> tuple:
-    """First, middle and last of ``values`` (without duplicates)."""
+def quick_values(values: Sequence) -> tuple:
+    """First, middle and last of ``values`` (without duplicates): the members of a smoke test."""
     picked = (values[0], values[len(values) // 2], values[-1])
     return tuple(dict.fromkeys(picked))
 
@@ -731,7 +731,7 @@ def train_family(
     if knob not in allowed:
         raise ValueError(f"knob must be one of {sorted(allowed)}, got {knob!r}")
     if quick:
-        values, seeds = _quick_values(values), tuple(seeds)[:1]
+        values, seeds = quick_values(values), tuple(seeds)[:1]
         base = dataclasses.replace(base, epochs=max(1, base.epochs // 3))
     configs = [
         dataclasses.replace(base, dataset=dataset, knob=knob, seed=seed, **{knob: value})

@@ -46,7 +46,7 @@ from ..trained import (
     DEFAULT_CACHE_DIR,
     TrainConfig,
     TrainedModel,
-    _quick_values,
+    quick_values,
     build_model,
     load_dataset,
     train_models,
@@ -154,7 +154,7 @@ def series_configs(series: Series, seeds: Sequence[int], quick: bool = False) ->
     """
     values, base = series.values, series.base
     if quick:
-        values, seeds = _quick_values(values), tuple(seeds)[:1]
+        values, seeds = quick_values(values), tuple(seeds)[:1]
         base = dataclasses.replace(base, epochs=max(1, base.epochs // 3))
     return [dataclasses.replace(base, knob=series.knob, seed=seed, **{series.knob: value})
             for value in values for seed in seeds]
@@ -208,8 +208,8 @@ def matrix_inventory(series: Series, conventions: Sequence[str] = ("sdm2020", "w
     Returns
     -------
     pandas.DataFrame
-        One row per member, layer and convention: ``series, member, layer, shared, convention,
-        matrices`` (how many matrices the layer contributes, 0 when skipped), ``shape`` (N x M
+        One row per member, layer and convention: ``series, member, knob_value, layer, shared,
+        convention, matrices`` (how many matrices the layer contributes, 0 when skipped), ``shape`` (N x M
         of each) and ``skipped`` (the reason, when skipped).
     """
     shared = set(shared_layers(series))
@@ -222,7 +222,8 @@ def matrix_inventory(series: Series, conventions: Sequence[str] = ("sdm2020", "w
             reasons = {s.layer: s.reason for s in extraction.skipped}
             for layer in layers:
                 kept = [m for m in extraction.matrices if m.layer == layer]
-                rows.append({"series": series.name, "member": member_name(config), "layer": layer,
+                rows.append({"series": series.name, "member": member_name(config),
+                             "knob_value": getattr(config, series.knob), "layer": layer,
                              "shared": layer in shared, "convention": convention,
                              "matrices": len(kept),
                              "shape": f"{kept[0].N} x {kept[0].M}" if kept else "",
