@@ -1,11 +1,13 @@
-"""Small MLP families trained offline, for correlating HT-SR metrics with test accuracy.
+"""Small model families trained offline, for correlating HT-SR metrics with test accuracy.
 
 Martin & Mahoney show that training knobs such as the batch size (at a fixed learning rate and
 a fixed number of epochs) change how heavy-tailed the layer weight spectra become. This module
-trains such a family of small ``nn.Linear`` networks on real data that ships inside PyPI wheels
-(no network access), caches every trained model on disk, and tabulates metric-vs-accuracy
-correlations. The metric function is injected by the caller, so the module does not depend on
-the ESD engine.
+trains such families on real data that ships inside PyPI wheels (no network access), caches
+every trained model on disk, and tabulates metric-vs-accuracy correlations.  Three
+architectures (:data:`ARCHITECTURES`): the MLP of notebook 09 and, for the architecture series
+of notebook 11, 1-D and VGG-style 2-D CNNs whose depth and width are fields of
+:class:`TrainConfig`.  The metric function is injected by the caller, so the module does not
+depend on the ESD engine.
 
 Datasets
 --------
@@ -15,6 +17,10 @@ Datasets
 ``"mnist1d"``
     MNIST-1D generated procedurally by :func:`mnist1d.data.make_dataset` with the package's
     default arguments (4,000 train / 1,000 test signals of length 40).
+``"mnist1d_large"``
+    MNIST-1D generated the same way with 10,000 signals split 4,000 train / 6,000 test: the
+    same amount of training data, and a test set large enough that test accuracy is measured
+    to about half a percent.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
+import multiprocessing
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,22 +49,29 @@ from tqdm import tqdm
 from .fileio import atomic_write
 
 __all__ = [
+    "ARCHITECTURES",
     "DATASETS",
     "DEFAULT_CACHE_DIR",
     "Dataset",
     "TrainConfig",
     "TrainedModel",
+    "build_cnn1d",
     "build_mlp",
+    "build_model",
+    "build_vgg2d",
     "correlations",
     "default_config",
     "family_table",
     "load_dataset",
     "permute_entries",
+    "quick_values",
     "train_family",
     "train_model",
+    "train_models",
 ]
 
-DATASETS: tuple[str, ...] = ("mnist", "mnist1d")
+DATASETS: tuple[str, ...] = ("mnist", "mnist1d", "mnist1d_large")
+ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn1d", "vgg2d")
 N_CLASSES = 10
 TRAIN_FRACTION = 0.8
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "data" / "trained_models"
@@ -66,6 +81,11 @@ DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 DEFAULT_EPOCHS: dict[str, int] = {"mnist": 30, "mnist1d": 60}
 # Bump when the training procedure changes, so stale cache entries are never reused.
 _CACHE_VERSION = 1
+# Fields added after version 1: left out of the cache key at these defaults, so the MLP
+# entries of notebook 09 keep their keys.
+_LATER_FIELDS: dict[str, object] = {"arch": "mlp", "depth": 0, "momentum": 0.0}
+# MNIST-1D of "mnist1d_large": number of signals and the fraction used for training.
+_MNIST1D_LARGE = {"num_samples": 10_000, "train_split": 0.4}
 
 
 # --------------------------------------------------------------------------- datasets
@@ -102,11 +122,11 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
 
     Parameters
     ----------
-    name : {"mnist", "mnist1d"}
+    name : {"mnist", "mnist1d", "mnist1d_large"}
         Which dataset to load.
     seed : int, default 0
-        Seed of the shuffle and stratified split of ``"mnist"``. ``"mnist1d"`` keeps the
-        package's canonical generation seed and split, so ``seed`` does not change it.
+        Seed of the shuffle and stratified split of ``"mnist"``. The MNIST-1D datasets keep
+        the package's canonical generation seed and split, so ``seed`` does not change them.
 
     Returns
     -------
@@ -122,6 +142,8 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
         return _load_mnist(seed)
     if name == "mnist1d":
         return _load_mnist1d()
+    if name == "mnist1d_large":
+        return _load_mnist1d_large()
     raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
 
 
@@ -178,6 +200,19 @@ def _load_mnist1d() -> Dataset:
     return _as_tensors("mnist1d", data["x"], data["y"], data["x_test"], data["y_test"])
 
 
+@lru_cache(maxsize=1)
+def _load_mnist1d_large() -> Dataset:
+    """MNIST-1D with 10,000 signals (4,000 train / 6,000 test), generated locally."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    for key, value in _MNIST1D_LARGE.items():
+        setattr(args, key, value)
+    with _preserved_global_rng():
+        data = make_dataset(args)
+    return _as_tensors("mnist1d_large", data["x"], data["y"], data["x_test"], data["y_test"])
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -207,6 +242,130 @@ def build_mlp(in_features: int, width: int, n_classes: int = N_CLASSES) -> nn.Se
     )
 
 
+#: Output width of the first fully connected layer of both CNNs (``fc``, before ``out``).
+CNN_HEAD_WIDTH = 64
+#: Side of the square MNIST images the VGG-style CNN reshapes its input to.
+MNIST_SIDE = 28
+
+
+def build_cnn1d(in_features: int, depth: int, width: int, n_classes: int = N_CLASSES) -> nn.Sequential:
+    """Build a 1-D CNN: ``depth`` convolutions, global average pooling, two linear layers.
+
+    ``conv1`` maps the one input channel to ``width`` channels, ``conv2 .. conv<depth>`` map
+    ``width`` to ``width`` channels; every convolution has kernel 5 and padding 2, and is
+    followed by a ReLU and, while the signal is at least 2 long, a max pooling by 2 (so depth
+    also widens the receptive field).  Convolutions get He-normal weights (fan-out) and zero
+    biases, linear layers PyTorch's default initialisation.  Then ``fc`` (``width -> 64``, ReLU) and ``out``
+    (``64 -> n_classes``).  Layer names do not depend on ``depth``: a deeper model has the
+    same ``conv1``, ``conv2``, ``fc`` and ``out`` plus more convolutions.
+
+    Parameters
+    ----------
+    in_features : int
+        Length of the input signal (40 for MNIST-1D); inputs arrive flat, ``(n, in_features)``.
+    depth : int
+        Number of convolution layers, at least 1.
+    width : int
+        Channels of every convolution.
+    n_classes : int, default 10
+        Number of output logits.
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Raises
+    ------
+    ValueError
+        If ``depth < 1`` or ``width < 1``.
+    """
+    _check_cnn(depth, width)
+    layers: dict[str, nn.Module] = {"reshape": nn.Unflatten(1, (1, in_features))}
+    length, channels = in_features, 1
+    for i in range(1, depth + 1):
+        layers[f"conv{i}"] = nn.Conv1d(channels, width, kernel_size=5, padding=2)
+        layers[f"relu{i}"] = nn.ReLU()
+        if length >= 2:
+            layers[f"pool{i}"] = nn.MaxPool1d(2)
+            length //= 2
+        channels = width
+    layers |= _head(nn.AdaptiveAvgPool1d(1), width, n_classes)
+    return _he_init(nn.Sequential(OrderedDict(layers)))
+
+
+def build_vgg2d(in_features: int, depth: int, width: int, n_classes: int = N_CLASSES) -> nn.Sequential:
+    """Build a VGG-style 2-D CNN: ``depth`` 3x3 convolutions, most at 7x7 resolution.
+
+    ``conv1`` (one input channel to ``width``, stride 2: 28x28 to 14x14) is followed by a ReLU
+    and a 2x2 max pooling to 7x7; ``conv2 .. conv<depth>`` (``width -> width``, each with a ReLU) work at
+    7x7, as VGG deepens a stage by stacking 3x3 convolutions; then a 2x2 max pooling to 3x3,
+    flattening, ``fc`` (``9 * width -> 64``, ReLU) and ``out`` (``64 -> n_classes``).  Layer
+    names and shapes of ``conv1``, ``conv2``, ``fc`` and ``out`` do not depend on ``depth``.
+    Initialisation as :func:`build_cnn1d`.
+
+    Parameters
+    ----------
+    in_features : int
+        784: flat 28x28 images.
+    depth : int
+        Number of convolution layers, at least 1.
+    width : int
+        Channels of every convolution.
+    n_classes : int, default 10
+        Number of output logits.
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Raises
+    ------
+    ValueError
+        If ``in_features != 784``, ``depth < 1`` or ``width < 1``.
+    """
+    _check_cnn(depth, width)
+    if in_features != MNIST_SIDE**2:
+        raise ValueError(f"build_vgg2d needs 28x28 images (784 features), got {in_features}")
+    layers: dict[str, nn.Module] = {
+        "reshape": nn.Unflatten(1, (1, MNIST_SIDE, MNIST_SIDE)),
+        "conv1": nn.Conv2d(1, width, kernel_size=3, stride=2, padding=1),
+        "relu1": nn.ReLU(),
+        "pool1": nn.MaxPool2d(2),
+    }
+    for i in range(2, depth + 1):
+        layers[f"conv{i}"] = nn.Conv2d(width, width, kernel_size=3, padding=1)
+        layers[f"relu{i}"] = nn.ReLU()
+    layers["pool_last"] = nn.MaxPool2d(2)
+    layers |= _head(nn.Flatten(), 9 * width, n_classes)
+    return _he_init(nn.Sequential(OrderedDict(layers)))
+
+
+def _he_init(model: nn.Sequential) -> nn.Sequential:
+    """He-normal convolution weights (fan-out, ReLU gain) and zero biases, as torchvision's VGG."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return model
+
+
+def _check_cnn(depth: int, width: int) -> None:
+    if depth < 1 or width < 1:
+        raise ValueError(f"a CNN needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
+
+
+def _head(reduce: nn.Module, in_features: int, n_classes: int) -> dict[str, nn.Module]:
+    """``reduce`` (pooling or flattening), then ``fc`` (-> 64, ReLU) and ``out`` (-> classes)."""
+    head: dict[str, nn.Module] = {"reduce": reduce}
+    if not isinstance(reduce, nn.Flatten):
+        head["flatten"] = nn.Flatten()
+    return head | {
+        "fc": nn.Linear(in_features, CNN_HEAD_WIDTH),
+        "relu_fc": nn.ReLU(),
+        "out": nn.Linear(CNN_HEAD_WIDTH, n_classes),
+    }
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines one trained model.
@@ -230,12 +389,21 @@ class TrainConfig:
         Seed of the weight initialisation and of the per-epoch example order (the train/test
         split stays fixed).
     optimizer : str
-        Only ``"sgd"`` (plain SGD, no momentum or weight decay).
+        Only ``"sgd"`` (SGD without weight decay).
+    arch : str
+        One of :data:`ARCHITECTURES`: ``"mlp"`` (:func:`build_mlp`, ``width`` = hidden width),
+        ``"cnn1d"`` (:func:`build_cnn1d`) or ``"vgg2d"`` (:func:`build_vgg2d`), where
+        ``width`` is the number of channels.
+    depth : int
+        Number of convolution layers of a CNN; 0 for the MLP (whose depth is fixed).
+    momentum : float
+        SGD momentum (0: plain SGD).
 
     Raises
     ------
     ValueError
-        If ``dataset`` or ``optimizer`` is not supported.
+        If ``dataset``, ``optimizer`` or ``arch`` is not supported, or ``depth`` does not fit
+        ``arch``.
     """
 
     dataset: str = "mnist"
@@ -246,17 +414,33 @@ class TrainConfig:
     epochs: int = 30
     seed: int = 0
     optimizer: str = "sgd"
+    arch: str = "mlp"
+    depth: int = 0
+    momentum: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {DATASETS}")
         if self.optimizer != "sgd":
             raise ValueError(f"unsupported optimizer {self.optimizer!r}; only 'sgd'")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHITECTURES}")
+        if self.arch == "mlp" and self.depth != 0:
+            raise ValueError(f"the MLP has a fixed depth: depth must be 0, got {self.depth}")
+        if self.arch != "mlp" and self.depth < 1:
+            raise ValueError(f"arch {self.arch!r} needs depth >= 1, got {self.depth}")
 
     def cache_key(self) -> str:
-        """Hex digest of every field that affects training (all but ``knob``)."""
+        """Hex digest of every field that affects training (all but ``knob``).
+
+        Fields added after the first cache version are left out at their defaults, so an
+        MLP configuration keeps the key it had before CNNs existed.
+        """
         fields = dataclasses.asdict(self)
         del fields["knob"]
+        for name, default in _LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
         fields["_version"] = _CACHE_VERSION
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -284,6 +468,27 @@ def default_config(dataset: str) -> TrainConfig:
     return dataclasses.replace(config, epochs=DEFAULT_EPOCHS[dataset])
 
 
+def build_model(config: TrainConfig, in_features: int) -> nn.Sequential:
+    """The freshly initialised (with the current torch RNG) model of ``config``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Its ``arch``, ``depth`` and ``width`` choose the builder and its arguments.
+    in_features : int
+        Input dimension of the dataset.
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    if config.arch == "cnn1d":
+        return build_cnn1d(in_features, config.depth, config.width)
+    if config.arch == "vgg2d":
+        return build_vgg2d(in_features, config.depth, config.width)
+    return build_mlp(in_features, config.width)
+
+
 @dataclass
 class TrainedModel:
     """A trained model with its configuration and accuracies.
@@ -291,7 +496,7 @@ class TrainedModel:
     Attributes
     ----------
     model : torch.nn.Sequential
-        The trained MLP in eval mode, on CPU.
+        The trained model in eval mode, on CPU.
     config : TrainConfig
         The configuration it was trained with.
     train_acc, test_acc : float
@@ -336,16 +541,18 @@ def _deterministic(seed: int) -> Iterator[None]:
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of examples whose arg-max logit equals the label."""
-    return float((model(X).argmax(dim=1) == y).float().mean())
+def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
+    """Fraction of examples whose arg-max logit equals the label (``chunk`` examples at a time)."""
+    correct = sum(int((model(X[i:i + chunk]).argmax(dim=1) == y[i:i + chunk]).sum())
+                  for i in range(0, len(y), chunk))
+    return correct / len(y)
 
 
 def _fit(config: TrainConfig, data: Dataset) -> nn.Sequential:
-    """Train a freshly initialised MLP with plain SGD for ``config.epochs`` epochs."""
+    """Train a freshly initialised model with SGD for ``config.epochs`` epochs."""
     with _deterministic(config.seed):
-        model = build_mlp(data.in_features, config.width)
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+        model = build_model(config, data.in_features)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
         loss_fn = nn.CrossEntropyLoss()
         order = torch.Generator().manual_seed(config.seed)
         model.train()
@@ -385,7 +592,7 @@ def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
     if not (meta_path.exists() and weights_path.exists()):
         return None
     meta = json.loads(meta_path.read_text())
-    model = build_mlp(meta["in_features"], config.width)
+    model = build_model(config, meta["in_features"])
     model.load_state_dict(torch.load(weights_path, weights_only=True))
     return TrainedModel(
         model=model.eval(),
@@ -432,8 +639,48 @@ def train_model(config: TrainConfig, cache_dir: Path = DEFAULT_CACHE_DIR) -> Tra
     return result
 
 
-def _quick_values(values: Sequence) -> tuple:
-    """First, middle and last of ``values`` (without duplicates)."""
+def _train_to_cache(config: TrainConfig, cache_dir: Path) -> None:
+    """Train ``config`` into the cache (the job of one worker process)."""
+    train_model(config, cache_dir)
+
+
+def train_models(
+    configs: Sequence[TrainConfig], cache_dir: Path = DEFAULT_CACHE_DIR, workers: int = 1,
+) -> list[TrainedModel]:
+    """Train (or load) several models, the missing ones in ``workers`` processes.
+
+    Every model is trained in one process with one thread from its own seed, so the weights
+    are bitwise identical whatever ``workers`` is; the workers only write the cache, which
+    is then read in order.
+
+    Parameters
+    ----------
+    configs : sequence of TrainConfig
+        What to train.
+    cache_dir : pathlib.Path, default ``data/trained_models``
+        Model cache, see :func:`train_model`.
+    workers : int, default 1
+        Processes that train the missing models (``spawn``ed; 1 trains here, in order).
+
+    Returns
+    -------
+    list of TrainedModel
+        In the order of ``configs``; ``from_cache`` is False for the models trained by this call.
+    """
+    cache_dir = Path(cache_dir)
+    missing = list(dict.fromkeys(c for c in configs if _load(c, cache_dir) is None))
+    if workers > 1 and len(missing) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
+            list(pool.map(_train_to_cache, missing, [cache_dir] * len(missing)))
+    results = [train_model(config, cache_dir) for config in configs]
+    for result in results:
+        result.from_cache = result.config not in missing
+    return results
+
+
+def quick_values(values: Sequence) -> tuple:
+    """First, middle and last of ``values`` (without duplicates): the members of a smoke test."""
     picked = (values[0], values[len(values) // 2], values[-1])
     return tuple(dict.fromkeys(picked))
 
@@ -484,7 +731,7 @@ def train_family(
     if knob not in allowed:
         raise ValueError(f"knob must be one of {sorted(allowed)}, got {knob!r}")
     if quick:
-        values, seeds = _quick_values(values), tuple(seeds)[:1]
+        values, seeds = quick_values(values), tuple(seeds)[:1]
         base = dataclasses.replace(base, epochs=max(1, base.epochs // 3))
     configs = [
         dataclasses.replace(base, dataset=dataset, knob=knob, seed=seed, **{knob: value})

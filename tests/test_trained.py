@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from htsr_utils import trained
+from htsr_utils.weights import weight_matrices
 from htsr_utils.trained import (
     TrainConfig,
     correlations,
@@ -158,3 +159,83 @@ def test_correlations_monotone() -> None:
     assert result.loc["down", "spearman"] == pytest.approx(-1.0)
     assert result.loc["gap", "n"] == 9
     assert list(result.columns) == ["spearman", "spearman_p", "kendall", "kendall_p", "n"]
+
+
+# --------------------------------------------------------------------------- CNNs (notebook 11)
+
+TINY_CNN = TrainConfig(dataset="mnist1d", arch="cnn1d", depth=2, width=16, batch_size=32, lr=0.02,
+                       momentum=0.9, epochs=3, seed=0)
+
+
+def test_mlp_cache_keys_unchanged_by_new_fields() -> None:
+    # Keys computed with htsr_utils/trained.py before arch, depth and momentum existed (b7ae437).
+    assert TINY.cache_key() == "f612ace3546fe9b0"
+    assert trained.default_config("mnist1d").cache_key() == "d0ab77b9a6a7b87e"
+    assert TINY.cache_key() != dataclasses.replace(TINY, momentum=0.9).cache_key()
+    assert TINY_CNN.cache_key() != dataclasses.replace(TINY_CNN, depth=3).cache_key()
+
+
+def test_new_config_fields_are_validated() -> None:
+    with pytest.raises(ValueError, match="unknown arch"):
+        TrainConfig(arch="resnet")
+    with pytest.raises(ValueError, match="fixed depth"):
+        TrainConfig(arch="mlp", depth=3)
+    with pytest.raises(ValueError, match="depth >= 1"):
+        TrainConfig(arch="cnn1d", depth=0)
+    with pytest.raises(ValueError, match="784"):
+        trained.build_vgg2d(40, depth=2, width=64)
+
+
+def test_mnist1d_large_split_and_global_rng() -> None:
+    trained._load_mnist1d_large.cache_clear()
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    data = load_dataset("mnist1d_large")
+    assert np.random.rand() == expected
+    assert data.X_train.shape == (4000, 40) and data.X_test.shape == (6000, 40)
+    assert torch.bincount(data.y_test, minlength=10).min() > 450
+
+
+@pytest.mark.parametrize(("arch", "in_features", "slices"), [("cnn1d", 40, 5), ("vgg2d", 784, 9)])
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_cnn_builders_and_the_matrices_sdm2020_keeps(arch, in_features, slices, depth) -> None:
+    model = trained.build_model(TrainConfig(arch=arch, depth=depth, width=64), in_features)
+    assert model(torch.zeros(3, in_features)).shape == (3, 10)
+    extraction = weight_matrices(model, "sdm2020")
+    kept = [(m.layer, m.N, m.M) for m in extraction.matrices]
+    fc_in = 64 if arch == "cnn1d" else 9 * 64
+    # conv1 (one input channel) and out (10 logits) are below min(N, M) = 50.
+    expected = [(f"conv{i}", 64, 64) for i in range(2, depth + 1) for _ in range(slices)]
+    assert kept == expected + [("fc", max(fc_in, 64), 64)]
+    assert {s.layer for s in extraction.skipped} == {"conv1", "out"}
+    # Below 50 channels no convolution is analyzed any more.
+    narrow = trained.build_model(TrainConfig(arch=arch, depth=depth, width=49), in_features)
+    assert {m.layer for m in weight_matrices(narrow, "sdm2020").matrices} <= {"fc"}
+
+
+def test_tiny_cnn_is_bitwise_deterministic_and_cached(tmp_path) -> None:
+    first = train_model(TINY_CNN, tmp_path / "a")
+    second = train_model(TINY_CNN, tmp_path / "b")
+    assert first.train_acc > 0.3  # learns something in three epochs (chance: 0.1)
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+    cached = train_model(TINY_CNN, tmp_path / "a")
+    assert cached.from_cache and isinstance(cached.model[1], torch.nn.Conv1d)
+    for a, b in zip(cached.model.state_dict().values(), first.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_train_models_in_workers_equals_serial(tmp_path) -> None:
+    configs = [TINY_CNN, dataclasses.replace(TINY_CNN, seed=1), dataclasses.replace(TINY_CNN, depth=3)]
+    serial = trained.train_models(configs, tmp_path / "serial", workers=1)
+    parallel = trained.train_models(configs, tmp_path / "parallel", workers=2)
+    assert not any(m.from_cache for m in serial + parallel)
+    for s, p in zip(serial, parallel, strict=True):
+        assert s.config == p.config and (s.train_acc, s.test_acc) == (p.train_acc, p.test_acc)
+        for a, b in zip(s.model.state_dict().values(), p.model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    again = trained.train_models(configs, tmp_path / "parallel", workers=2)
+    assert all(m.from_cache for m in again)
