@@ -53,7 +53,7 @@ class ManyResult:
         One row per analyzed model, indexed by ``model``: ``family``,
         :data:`htsr_utils.SUMMARY_METRICS`, ``top1`` / ``top5`` (percent, reported for the
         weights snapshot analyzed; NaN when unknown or when the weights are not the
-        pretrained ones), ``convention``, ``weights``, ``snapshot``.
+        pretrained ones), ``convention``, ``weights``; ``attrs["snapshot"]``.
     skipped : DataFrame
         Models whose weights are unavailable: ``model``, ``reason`` (first line of the
         ``WeightsUnavailableError``), ``how_to_fix`` (its other lines: URL, where to put
@@ -198,7 +198,7 @@ def _outcomes(
 
 
 def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.PathLike,
-                   snapshot: str) -> pd.DataFrame:
+                   snapshot: str = "paper") -> pd.DataFrame:
     models = list(dict.fromkeys(details["model"]))
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
         index=models, columns=SUMMARY_METRICS)
@@ -210,7 +210,7 @@ def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.Pat
                                    name="family", dtype="str"), metrics, accuracy], axis=1)
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
-    summary["snapshot"] = snapshot
+    summary.attrs["snapshot"] = snapshot
     return summary.rename_axis("model")
 
 
