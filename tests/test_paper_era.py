@@ -150,3 +150,18 @@ def test_weights_command_lists_paper_files_and_a_download_script():
     both = zoo.weights_manifest("all")
     assert set(both["snapshot"]) == {"latest", "paper"}
     assert len(both) == 2 * len(zoo.list_models())
+
+
+def test_snapshot_reaches_the_cache_and_analyze_many(tmp_path):
+    from htsr_utils.many import analyze_many
+
+    name = "pytorchcv_resnet18_wd4"
+    counts = {}
+    for snapshot in ("paper", "latest"):
+        result = analyze_many([name], "random", results_dir=tmp_path, progress=False,
+                              snapshot=snapshot)
+        counts[snapshot] = int(result.summary.loc[name, "N_alpha"])
+        assert result.details.attrs["snapshot"] == snapshot
+    assert counts == {"paper": 65, "latest": 66}  # SDM 2020 printed 65
+    names = sorted(p.name for p in tmp_path.glob("*.csv"))
+    assert names == [f"{name}__random-seed0-paper__sdm2020.csv", f"{name}__random-seed0__sdm2020.csv"]
