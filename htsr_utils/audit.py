@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
@@ -20,11 +20,12 @@ from .weights import weight_matrices
 
 __all__ = ["AUDIT_COLUMNS", "architecture_shapes", "audit_published", "published_layer_shapes"]
 
+Shapes = tuple[tuple[int, int], ...]
 AUDIT_COLUMNS = ("source", "paper", "model", "convention", "checked", "n_published",
                  "n_architecture", "verdict", "matches")
 
 
-def architecture_shapes(name: str, convention: str, snapshot: str = "latest") -> tuple[tuple[int, int], ...]:
+def architecture_shapes(name: str, convention: str, snapshot: str = "latest") -> Shapes:
     """Sorted (N, M) of every matrix a convention analyzes in a zoo model's random-init build.
 
     Parameters
@@ -46,7 +47,7 @@ def architecture_shapes(name: str, convention: str, snapshot: str = "latest") ->
 
 
 @functools.cache
-def _shapes(name: str, convention: str, snapshot: str) -> tuple[tuple[int, int], ...]:
+def _shapes(name: str, convention: str, snapshot: str) -> Shapes:
     model = zoo.load_model(name, "random", snapshot=snapshot)
     return tuple(sorted((m.N, m.M) for m in weight_matrices(model, convention).matrices))
 
@@ -71,7 +72,7 @@ def _file_model(file: str) -> str:
     return zoo.PYTORCHCV_PREFIX + stem if file.startswith("resnet-1k/") else stem
 
 
-def _matches(name: str, convention: str, found, key) -> str:
+def _matches(name: str, convention: str, found: object, key: Callable[[Shapes], object]) -> str:
     """Models of the labelled model's family (either snapshot) whose architecture gives ``found``."""
     spec = zoo.get_spec(name)
     family = [n for n in zoo.list_models(family=spec.family, library=spec.library) if n != name]
@@ -87,11 +88,11 @@ def _matches(name: str, convention: str, found, key) -> str:
 
 
 def _row(source: str, paper: str, name: str, convention: str, checked: str, n_published: int,
-         architecture: tuple, found, key) -> dict[str, object]:
+         architecture: Shapes, found: object, key: Callable[[Shapes], object]) -> dict[str, object]:
     same = key(architecture) == found
     return {"source": source, "paper": paper, "model": name, "convention": convention,
             "checked": checked, "n_published": n_published, "n_architecture": len(architecture),
-            "verdict": "ok" if same else f"{checked} differ",
+            "verdict": "ok" if same else {"count": "count differs", "shapes": "shapes differ"}[checked],
             "matches": _matches(name, convention, found, key)}
 
 
@@ -116,7 +117,7 @@ def audit_published(models: Iterable[str] | None = None) -> pd.DataFrame:
     pandas.DataFrame
         One row per published item, columns :data:`AUDIT_COLUMNS`.  ``verdict`` is ``"ok"``
         when the labelled architecture gives exactly the published count or shapes, else
-        ``"count differ"`` / ``"shapes differ"``; ``matches`` lists every model of the
+        ``"count differs"`` / ``"shapes differ"``; ``matches`` lists every model of the
         labelled model's family (``"(paper)"``: its paper-era architecture) that gives them.
     """
     wanted = None if models is None else set(models)

@@ -81,7 +81,8 @@ def test_paper_file_at_the_cache_path_is_verified_and_loaded(monkeypatch):
         blob.unlink(missing_ok=True)
     loaded = zoo.load_model(name, "pretrained", snapshot="paper").state_dict()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
-    assert zoo.model_weights_sha256(name, snapshot="paper") == hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert zoo.model_weights_sha256(name, snapshot="paper") == digest
     row = zoo.weights_manifest("paper", models=[name]).iloc[0]
     assert row["present"] and row["verified"] and row["checksum"] == f"sha1:{sha1}"
     # the paper-era file does not fit today's architecture
@@ -106,7 +107,8 @@ def test_paper_architecture_differs_from_today_only_in_the_last_unit(arch):
     paper_shapes, latest_shapes = shapes(paper), shapes(latest)
     assert (len(paper_shapes), len(latest_shapes)) == {
         "resnet18_wd4": (65, 66), "resnet18_wd2": (102, 103), "resnet18_w3d4": (102, 103)}[arch]
-    changed = (Counter(paper_shapes) - Counter(latest_shapes)) + (Counter(latest_shapes) - Counter(paper_shapes))
+    paper_count, latest_count = Counter(paper_shapes), Counter(latest_shapes)
+    changed = (paper_count - latest_count) + (latest_count - paper_count)
     assert changed and all(layer == "output" or layer.startswith("features.stage4.unit2.")
                            for layer, _, _ in changed)
     with open(DATA_DIR / "pytorchcv_architectures.csv", newline="") as f:
@@ -131,7 +133,8 @@ def test_paper_snapshot_matrix_counts_equal_the_published_counts():
     sdm = published_values("sdm2020").dropna(subset=["n_matrices"])
     wrong = {}
     for name, count in zip(sdm["model"], sdm["n_matrices"]):
-        found = len(weight_matrices(zoo.load_model(name, "random", snapshot="paper"), "sdm2020").matrices)
+        model = zoo.load_model(name, "random", snapshot="paper")
+        found = len(weight_matrices(model, "sdm2020").matrices)
         if found != count:
             wrong[name] = (found, int(count))
     assert len(sdm) >= 60 and not wrong
