@@ -417,7 +417,8 @@ def _pretrained_file(name: str, snapshot: str = "latest") -> Path:
                 f"{path} is not the published pretrained file of {name!r}: its {expected[0]} is "
                 f"{_file_digest(path, expected[0])}, the published one {expected[1]}. Delete it "
                 f"to download the right file, or analyze it as an unverified local checkpoint "
-                f"(weights=<that path>; it is then never labelled pretrained).")
+                f"(load_model({name!r}, <that path>) or 'htsr analyze {name} --weights <that "
+                f"path>': labelled by its file, never as pretrained, no reported accuracy).")
         return path
 
     def unavailable(reason: str) -> WeightsUnavailableError:

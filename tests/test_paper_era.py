@@ -2,10 +2,13 @@
 
 import csv
 import hashlib
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 
+import pandas as pd
 import pytest
 import torch
 
@@ -168,3 +171,35 @@ def test_snapshot_reaches_the_cache_and_analyze_many(tmp_path):
     assert counts == {"paper": 65, "latest": 66}  # SDM 2020 printed 65
     names = sorted(p.name for p in tmp_path.glob("*.csv"))
     assert names == [f"{name}__random-seed0-paper__sdm2020.csv", f"{name}__random-seed0__sdm2020.csv"]
+
+
+@pytest.mark.skipif(not all(map(shutil.which, ("curl", "unzip", "sha1sum", "sha256sum"))),
+                    reason="needs curl, unzip, sha1sum and sha256sum")
+def test_download_script_fetches_unzips_and_checks(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "vgg-abcdef12.pth").write_bytes(b"torchvision file")
+    inner = b"pytorchcv file"
+    with zipfile.ZipFile(served / "net-0001-00000000.pth.zip", "w") as zf:
+        zf.writestr("net-0001-00000000.pth", inner)
+    rows = [
+        {"model": "vgg", "snapshot": "latest", "library": "torchvision", "available": True,
+         "url": (served / "vgg-abcdef12.pth").as_uri(), "path": "/x/vgg-abcdef12.pth",
+         "checksum": "sha256:" + hashlib.sha256(b"torchvision file").hexdigest()[:8]},
+        {"model": "net", "snapshot": "paper", "library": "pytorchcv", "available": True,
+         "url": (served / "net-0001-00000000.pth.zip").as_uri(), "path": "/y/net-0001-00000000.pth",
+         "checksum": "sha1:" + hashlib.sha1(inner).hexdigest()},
+        {"model": "gone", "snapshot": "paper", "library": "pytorchcv", "available": False,
+         "reason": "no paper-era file"},
+    ]
+    manifest = pd.DataFrame(rows, columns=list(zoo.MANIFEST_COLUMNS))
+    script = tmp_path / "get.sh"
+    script.write_text(zoo.download_script(manifest))
+    dest = tmp_path / "dest"
+    subprocess.run(["sh", str(script), str(dest)], check=True, capture_output=True)
+    assert (dest / "torch/hub/checkpoints/vgg-abcdef12.pth").read_bytes() == b"torchvision file"
+    assert (dest / "pytorchcv/net-0001-00000000.pth").read_bytes() == inner
+    assert not list((dest / "pytorchcv").glob("*.zip"))
+    assert "# gone (paper): skipped, no paper-era file" in script.read_text()
+    (dest / "pytorchcv/net-0001-00000000.pth").write_bytes(b"tampered")
+    assert subprocess.run(["sh", str(script), str(dest)], capture_output=True).returncode != 0
