@@ -15,6 +15,7 @@ pytorchcv builds and downloads today; ``"paper"`` is what SDM 2020 analyzed, the
 files of January 2019 (``data/pytorchcv_paper_weights.csv``) in the architecture of that
 time (``data/pytorchcv_architectures.csv``; only resnet18_wd4/wd2/w3d4 differ, see
 :func:`paper_architecture_change`). torchvision and minilm-l6 are the same in both.
+
 Environment variables:
 
 ``HTSR_OFFLINE``
@@ -30,12 +31,12 @@ Environment variables:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
 import hashlib
 import importlib.metadata
 import importlib.util
-import csv
 import os
 import re
 import socket
@@ -116,8 +117,6 @@ _TORCHVISION_KWARGS = {
     "googlenet": {"aux_logits": False, "transform_input": True, "init_weights": True},
     "inception_v3": {"transform_input": True, "init_weights": True},
 }
-
-
 
 
 class WeightsUnavailableError(RuntimeError):
