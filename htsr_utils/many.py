@@ -29,7 +29,7 @@ from .cache import analyze_cached, default_results_dir
 from .conventions import get_convention
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
 from .reference_data import accuracy_for
-from .zoo import WeightsUnavailableError, get_spec
+from .zoo import SNAPSHOTS, WeightsUnavailableError, get_spec
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many", "process_pool"]
 
@@ -103,7 +103,7 @@ def analyze_many(
     Raises
     ------
     UnknownModelError, ValueError, FileNotFoundError
-        Before any work: an unknown model name, an unknown convention, or a ``weights``
+        Before any work: an unknown model name, convention or snapshot, or a ``weights``
         path that is not a file.
     ModelAnalysisError
         A model failed for another reason than unavailable weights (the message names
@@ -113,6 +113,8 @@ def analyze_many(
     conv = get_convention(convention).name
     for name in names:
         get_spec(name)
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}; use one of {list(SNAPSHOTS)}")
     if weights not in ("pretrained", "random") and not Path(weights).is_file():
         raise FileNotFoundError(
             f"weights must be 'pretrained', 'random' or a checkpoint file; no such file: {weights}")
