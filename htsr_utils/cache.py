@@ -73,6 +73,7 @@ def analyze_cached(
     device: str = "cpu",
     progress: bool = False,
     seed: int = 0,
+    snapshot: str = "latest",
 ) -> pd.DataFrame:
     """Per-matrix metrics of a zoo model, read from the cache or computed and stored.
 
@@ -95,6 +96,8 @@ def analyze_cached(
         Progress bar over matrices when computing.
     seed : int, default 0
         Seed of the random initialisation (``weights="random"`` only).
+    snapshot : {"latest", "paper"}, default "latest"
+        As in :func:`htsr_utils.zoo.load_model`; part of the entry's name and key.
 
     Returns
     -------
@@ -110,16 +113,18 @@ def analyze_cached(
         Unknown convention; NaN/Inf weights (``NonFiniteWeightsError``).
     """
     conv = get_convention(convention).name
-    sha256 = zoo.model_weights_sha256(name, weights, seed=seed)
-    stem = f"{name}__{_weights_tag(weights, seed, sha256)}__{conv}"
+    sha256 = zoo.model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
+    tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
+    stem = f"{name}__{tag}__{conv}"
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
     csv_path, meta_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
-           "code_fingerprint": code_fingerprint()}
+           "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
     cached = _read_entry(csv_path, meta_path, key)
     if cached is not None:
         return cached
-    details = analyze(zoo.load_model(name, weights, seed=seed), conv, device, progress=progress)
+    details = analyze(zoo.load_model(name, weights, snapshot=snapshot, seed=seed), conv, device,
+                      progress=progress)
     details.insert(0, "model", name)
     details.attrs["model"] = name
     folder.mkdir(parents=True, exist_ok=True)

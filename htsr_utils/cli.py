@@ -78,7 +78,7 @@ def _numbers(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``htsr`` argument parser with its three subcommands."""
+    """The ``htsr`` argument parser with its subcommands."""
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
@@ -127,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
                            metavar="DIR", help="folder for the executed notebooks "
                                                "(default: build/notebooks/ of the repository)")
     reproduce.set_defaults(run=_reproduce)
+
+    weights = commands.add_parser(
+        "weights", help="list the pretrained weight files (for offline machines)",
+        description="For every zoo model: the weight file's URL, where to put it, its size and "
+        "checksum, and whether it is present and verified here.  --script prints a shell "
+        "script that downloads them on a machine with network.")
+    weights.add_argument("--snapshot", default="latest", choices=["latest", "paper", "all"],
+                         help="today's files (default), the files SDM 2020 analyzed, or both")
+    weights.add_argument("--script", action="store_true",
+                         help="print a download script instead of the table")
+    weights.set_defaults(run=_weights)
     return parser
 
 
@@ -152,6 +163,21 @@ def _list_models(args: argparse.Namespace) -> int:
     print(_left_aligned(pd.DataFrame({"model": list(specs),
                                       "family": [s.family for s in specs.values()],
                                       "library": [s.library for s in specs.values()]})))
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    manifest = zoo.weights_manifest(args.snapshot)
+    if args.script:
+        print(zoo.download_script(manifest), end="")
+        return 0
+    shown = manifest.assign(
+        size_mb=manifest["size_mb"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}"),
+        present=manifest["present"].map({True: "yes", False: "no"}),
+        verified=manifest["verified"].map({True: "yes", False: "no"}).fillna("n/a"),
+        where=manifest["path"].where(manifest["available"], manifest["reason"]))
+    columns = ["model", "snapshot", "size_mb", "present", "verified", "checksum", "url", "where"]
+    print(_left_aligned(shown[columns].fillna("").astype(str)))
     return 0
 
 

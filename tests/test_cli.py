@@ -100,7 +100,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(bad_input_runs, case):
 
 
 @pytest.mark.parametrize("args, text", [
-    (["list-models", "--family", "Resnet"], "families"),
+    (["list-models", "--family", "Resnt"], "families"),  # any case is fine, a typo is not
     (["analyze", "resnet18", "--jobs", "0"], "positive integer"),
     (["reproduce", "--only", "07", "--notebooks-dir", "{notebooks}"], "no notebook numbered or named 07"),
     ([], "required: command"),

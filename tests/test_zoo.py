@@ -97,24 +97,27 @@ def test_offline_missing_weights_name_url_and_cache_path(caches, name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "pytorchcv_resnet10"])
-def test_cached_pretrained_file_is_used_without_network(caches, name):
+def test_cached_file_with_wrong_checksum_is_refused(caches, name):
     _, path = expected_cache_file(name, caches)
     torch.manual_seed(123)
     if name.startswith("pytorchcv_"):
         state = model_provider.get_model(name.removeprefix("pytorchcv_")).state_dict()
+        algorithm, published = "sha1", get_model_metainfo_dict()[name.removeprefix("pytorchcv_")][2]
     else:
         state = torchvision.models.get_model(name).state_dict()
+        algorithm, published = "sha256", path.name.rsplit("-", 1)[1].split(".")[0]
     path.parent.mkdir(parents=True)
     torch.save(state, path)
-    with pytest.warns(UserWarning, match="checksum"):  # not the official file
-        model = zoo.load_model(name, "pretrained")
-    assert_same_weights(model.state_dict(), state)
-    with pytest.warns(UserWarning, match="checksum"):
-        digest = zoo.model_weights_sha256(name)
-    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    actual = hashlib.new(algorithm, path.read_bytes()).hexdigest()
+    for call in (zoo.load_model, zoo.model_weights_sha256):
+        with pytest.raises(zoo.ChecksumMismatchError) as err:
+            call(name, "pretrained")
+        assert str(path) in str(err.value) and actual in str(err.value) and published in str(err.value)
+    # the explicit opt-in: the same file as a local checkpoint, keyed by its own content
+    assert_same_weights(zoo.load_model(name, path).state_dict(), state)
+    assert zoo.model_weights_sha256(name, path) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.filterwarnings("ignore:.*checksum")
 def test_corrupt_cached_file_raises_checkpoint_error(caches):
     _, path = expected_cache_file("resnet18", caches)
     path.parent.mkdir(parents=True)
@@ -164,6 +167,12 @@ def test_unknown_model_suggests_close_names():
     assert isinstance(err.value, KeyError) and "resnet50" in str(err.value)
     with pytest.raises(UnknownModelError, match="pytorchcv_resnet10"):
         zoo.get_spec("resnet10")
+    assert "htsr list-models" in str(err.value)
+
+
+def test_list_models_family_is_case_insensitive():
+    assert zoo.list_models("vgg") == zoo.list_models("VGG") == zoo.list_models("Vgg")
+    assert zoo.list_models("fd-mobilenet", library="pytorchcv") == zoo.list_models("FD-MobileNet")
 
 
 def test_minilm_loads_real_weights_offline():
