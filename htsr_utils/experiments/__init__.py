@@ -1,0 +1,1 @@
+"""Code that serves one experiment notebook each; not part of the HT-SR engine."""
