@@ -4,14 +4,12 @@ Notebooks ``NN_*.ipynb`` run in name order, each in its own folder (so relative 
 the figures they write land where they do under Jupyter), with the ``python3`` kernel.  A
 failing notebook does not stop the others.  Under the build folder (default ``build/``):
 
-==============================  ==============================================================
-``notebooks/<name>.ipynb``      the executed notebook (``<name>.partial.ipynb`` if it failed:
-                                papermill writes the error into it)
-``notebooks/<name>.report.json``  models the notebook computed and skipped, with reasons
-``html/<name>.html``            the executed notebook as a web page (also for a failed one)
-``index.html``                  the run report: notebooks, ok / failed, times, skipped models
-                                and why, links to the pages
-==============================  ==============================================================
+- ``notebooks/<name>.ipynb``: the executed notebook (``<name>.partial.ipynb`` if it failed:
+  papermill writes the error into it);
+- ``notebooks/<name>.report.json``: the models the notebook computed and skipped, with reasons;
+- ``html/<name>.html``: the executed notebook as a web page (also for a failed one);
+- ``index.html``: the run report: notebooks, ok / failed, times, skipped models and why, links
+  to the pages.
 
 Report contract: a notebook that declares a ``report_dir`` parameter gets the runner's
 ``notebooks/`` folder injected there and passes it on to :func:`write_notebook_report`;
@@ -26,7 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +74,7 @@ class NotebookResult:
     page: Path | None = None
     error: str = ""
     computed: list[str] | None = None
-    skipped: dict[str, str] | None = field(default=None)
+    skipped: dict[str, str] | None = None
 
 
 def write_notebook_report(
