@@ -19,6 +19,7 @@ run by hand (JupyterLab, nbval) ``report_dir`` stays ``None`` and no report is w
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 import json
 import sys
@@ -225,6 +226,7 @@ class _Progress:
             self.bar.close()
 
 
+@functools.cache
 def _kernel_manager_class() -> type:
     """jupyter_client's kernel manager, less the SIGINT it sends before every shutdown.
 
