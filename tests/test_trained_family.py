@@ -79,3 +79,13 @@ def test_metrics_figure_shows_every_model():
     assert "undefined for every model" in [t.get_text() for t in axes[1].texts]
     assert axes[0].get_ylabel().startswith("mnist: test accuracy")
     plt.close(fig)
+
+
+def test_knob_figure_shows_the_mean_over_seeds_of_each_value():
+    table = pd.DataFrame({"dataset": "mnist", "knob": "batch_size", "knob_value": [16, 16, 512, 512],
+                          "test_acc": [0.9, 0.8, 0.7, 0.5]})
+    fig = tf.plot_knob_effects(table, ["test_acc"])
+    (line,) = fig.axes[0].get_lines()
+    np.testing.assert_allclose(line.get_xydata(), [[16, 0.85], [512, 0.6]])
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_xlabel() == "batch_size"
+    plt.close(fig)
