@@ -7,8 +7,7 @@ The pipeline is weights -> ESD -> power-law fit -> metrics:
 >>> summarize(details)                               # alpha-hat, log norm, ...
 """
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from .cache import analyze_cached
 from .conventions import CONVENTIONS, Convention, get_convention
 from .esd import esd, esd_many

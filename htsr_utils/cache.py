@@ -33,11 +33,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import __version__, zoo
+from . import paths, zoo
 from .conventions import get_convention
 from .fileio import atomic_write
 from .metrics import analyze
-from .reference_data import DATA_DIR
+from .version import __version__
 
 __all__ = ["ENGINE_MODULES", "analyze_cached", "code_fingerprint", "default_results_dir"]
 
@@ -50,8 +50,7 @@ _NA = "<NA>"
 
 def default_results_dir() -> Path:
     """``$HTSR_RESULTS_DIR`` if set, else ``data/results`` in the repository."""
-    env = os.environ.get("HTSR_RESULTS_DIR")
-    return Path(env).expanduser() if env else DATA_DIR / "results"
+    return paths.results_dir()
 
 
 @functools.cache

@@ -123,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--notebooks-dir", default=paths.notebooks_dir(), type=Path,
                            metavar="DIR", help="folder of the notebooks "
                                                "(default: notebooks/ of the repository)")
-    reproduce.add_argument("--build-dir", default=paths.build_dir() / "notebooks", type=Path,
-                           metavar="DIR", help="folder for the executed notebooks "
-                                               "(default: build/notebooks/ of the repository)")
+    reproduce.add_argument("--build-dir", default=paths.build_dir(), type=Path, metavar="DIR",
+                           help="build folder: executed notebooks in DIR/notebooks/, their HTML "
+                                "pages in DIR/html/, the run report DIR/index.html "
+                                "(default: build/ of the repository)")
     reproduce.set_defaults(run=_reproduce)
 
     weights = commands.add_parser(
@@ -222,11 +223,11 @@ def _summary_text(summary: pd.DataFrame) -> str:
 
 def _reproduce(args: argparse.Namespace) -> int:
     results = run_notebooks(args.notebooks_dir, args.build_dir, only=args.only or None,
-                            parameters={"weights": args.weights, "quick": args.quick},
-                            progress=sys.stderr.isatty())
+                            parameters={"weights": args.weights, "quick": args.quick})
     print(_left_aligned(report_table(results)))
     for note in skipped_notes(results):
         print(note)
+    print(f"run report: {args.build_dir / 'index.html'}")
     return 0 if all(r.ok for r in results) else 1
 
 

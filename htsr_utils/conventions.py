@@ -119,7 +119,8 @@ class Convention:
         ``fit_xmax=None``, only); 0 = never.
     squared_log_norm : bool
         The ``log_norm`` column (and its model average) is ``log10 ||W||_F^2``
-        (weightwatcher's ``log_norm``) instead of ``log10 ||W||_F``.
+        (weightwatcher's ``log_norm``) instead of ``log10 ||W||_F``; ``log_norm_sq`` is
+        ``log10 ||W||_F^2`` under every convention (``docs/glossary.md`` defines every column).
     """
 
     name: str

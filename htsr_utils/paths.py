@@ -1,5 +1,7 @@
 """Folders of the compendium, resolved from the package location (not the working directory).
 
+The one definition of the repository root: every other module asks this one.
+
 papermill runs a notebook in the caller's working directory, nbval and JupyterLab in the
 notebook's folder; resolving every path from the repository root makes the notebooks read and
 write the same places whichever way they are run.  The functions never create folders.
@@ -19,6 +21,7 @@ function               folder               what lives there
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["build_dir", "figures_dir", "notebooks_dir", "repo_root", "results_dir"]
@@ -37,13 +40,9 @@ def figures_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """The results cache: ``$HTSR_RESULTS_DIR`` if set, else ``<repo>/data/results``.
-
-    The same folder as :func:`htsr_utils.cache.default_results_dir`.
-    """
-    from .cache import default_results_dir
-
-    return default_results_dir().resolve()
+    """The results cache: ``$HTSR_RESULTS_DIR`` if set, else ``<repo>/data/results``."""
+    env = os.environ.get("HTSR_RESULTS_DIR")
+    return Path(env).expanduser() if env else _ROOT / "data" / "results"
 
 
 def build_dir() -> Path:

@@ -1,8 +1,7 @@
-"""The ``htsr`` command, driven as a subprocess, and the notebook runner behind ``reproduce``."""
+"""The ``htsr`` command, driven as a subprocess (``reproduce``: tests/test_reproduce.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import torch
 
 from htsr_utils import zoo
 from htsr_utils.cli import main
-from htsr_utils.reproduce import find_notebooks
 
 HTSR = [sys.executable, "-m", "htsr_utils.cli"]
 SMALL = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1"]  # random weights: about a second each
@@ -135,32 +133,3 @@ def notebooks(tmp_path) -> Path:
               "write_notebook_report('01_ok', ['model_a', 'model_b'], ['model_c'])")
     _notebook(folder / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
     return folder
-
-
-def test_reproduce_reports_each_notebook(env, notebooks, tmp_path):
-    build = tmp_path / "build"
-    done = htsr("reproduce", "--quick", "--notebooks-dir", str(notebooks), "--build-dir",
-                str(build), env=env)
-    assert done.returncode == 1, done.stderr
-    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
-    assert rows["01_ok"].split()[1] == "ok" and rows["01_ok"].endswith("2 / 1")
-    assert "failed: ValueError: boom" in rows["02_fail"]
-    assert "01_ok: skipped 1 models (model_c): pretrained weights unavailable" in done.stdout
-    assert sorted(p.name for p in build.glob("*.ipynb")) == ["01_ok.ipynb", "02_fail.partial.ipynb"]
-    assert json.loads((build / "01_ok.report.json").read_text())["skipped"] == ["model_c"]
-    assert (notebooks / "01_figure.txt").is_file(), "notebooks run in their own folder"
-    injected = {path.name: [c.source for c in nbformat.read(path, 4).cells
-                            if "injected-parameters" in c.metadata.get("tags", [])]
-                for path in build.glob("*.ipynb")}
-    assert "quick = True" in injected["01_ok.ipynb"][0] and "weights" not in injected["01_ok.ipynb"][0]
-    assert "weights = \"pretrained\"" in injected["02_fail.partial.ipynb"][0]
-    assert "quick" not in injected["02_fail.partial.ipynb"][0]
-    assert "without encryption" not in done.stderr, "kernels talk over IPC sockets, not TCP"
-
-
-def test_find_notebooks_selects_numbers(notebooks):
-    assert [p.name for p in find_notebooks(notebooks)] == ["01_ok.ipynb", "02_fail.ipynb"]
-    assert [p.name for p in find_notebooks(notebooks, ["02"])] == ["02_fail.ipynb"]
-    assert [p.name for p in find_notebooks(notebooks, ["02_fail", "01_ok.ipynb"])] == ["01_ok.ipynb", "02_fail.ipynb"]
-    with pytest.raises(FileNotFoundError, match="no notebook numbered or named 03"):
-        find_notebooks(notebooks, ["01", "03"])

@@ -109,3 +109,15 @@ def test_data_readme_describes_every_file():
         if path.name not in {"results", "trained_models", "README.md"}:
             assert f"`{path.name}`" in readme, path.name
     assert "`results/`" in readme
+
+
+def test_used_in_rows_hold_the_accuracy_each_paper_used():
+    """Provenance that needs no ../shared: every published Top1 equals its marked source row (data/README.md)."""
+    reported = rd.reported_accuracy()
+    for paper, prefix in (("sdm2020", "SDM2020"), ("natcomm2021", "NatComm2021")):
+        for row in rd.published_values(paper).itertuples():
+            marked = reported[(reported["model"] == row.model) & reported["used_in"].str.startswith(prefix)]
+            if marked.empty:  # NatComm2021 pytorchcv: no snapshot in the collection (data/README.md)
+                assert paper == "natcomm2021" and row.library == "pytorchcv", row.model
+                continue
+            assert marked["top1"].tolist() == [row.top1_used], (paper, row.model)

@@ -1,0 +1,186 @@
+"""``htsr reproduce`` driven as a subprocess, on small notebooks written by the tests.
+
+One run (module fixture) of three notebooks, its stderr sent to a log file as in CI:
+``01_ok`` writes a report and a figure, ``02_fail`` raises, ``03_log`` reads the runner's log
+while it runs.  The tests check the console table, the progress lines, the executed
+notebooks, the HTML pages and the run report page, and that the kernels are shut down
+without a stray interrupt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from htsr_utils.reproduce import find_notebooks, write_notebook_report
+
+HTSR = [sys.executable, "-m", "htsr_utils.cli"]
+
+# Keeps a SIGINT handler installed after its cell (ipykernel installs its own only while it
+# handles a message): a signal that reaches the kernel after the notebook ends leaves a file.
+_RECORD_INTERRUPTS = """\
+import signal
+kernel = get_ipython().kernel
+kernel.pre_handler_hook = kernel.post_handler_hook = lambda: None
+signal.signal(signal.SIGINT, lambda *_: Path(interrupt_marker).write_text("interrupted"))
+"""
+
+
+class _Tables(HTMLParser):
+    """The cell texts of every table of an HTML page: ``tables[i][row][column]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.tables[-1][-1].append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.tables and self.tables[-1] and self.tables[-1][-1]:
+            self.tables[-1][-1][-1] += data
+
+
+def _tables(page: str) -> list[pd.DataFrame]:
+    parser = _Tables()
+    parser.feed(page)
+    return [pd.DataFrame([[cell.strip() for cell in row] for row in rows[1:]], columns=rows[0])
+            for rows in parser.tables]
+
+
+def _notebook(path: Path, parameters: str, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+                *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("reproduce")
+    notebooks, build, log = root / "notebooks", root / "build", root / "stderr.log"
+    notebooks.mkdir()
+    marker = root / "interrupted.txt"
+    _notebook(notebooks / "01_ok.ipynb",
+              f"quick = False  # small settings\nreport_dir = None\ninterrupt_marker = {str(marker)!r}",
+              "from pathlib import Path\n"
+              "from htsr_utils.reproduce import write_notebook_report\n"
+              "assert quick is True\n"
+              "Path('01_figure.txt').write_text('a figure')\n"
+              "write_notebook_report('01_ok', ['model_a', 'model_b'], {'model_c': 'no weights <here>'},\n"
+              "                      report_dir=report_dir)",
+              _RECORD_INTERRUPTS)
+    _notebook(notebooks / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
+    _notebook(notebooks / "03_log.ipynb", f"log = {str(log)!r}",
+              "from pathlib import Path\n"
+              "lines = Path(log).read_text().splitlines()\n"
+              "assert '[1/3] 01_ok: running' in lines, lines\n"
+              "assert any(l.startswith('[1/3] 01_ok: ok, ') for l in lines), lines\n"
+              "assert any(l.startswith('[2/3] 02_fail: failed (ValueError: boom), ') for l in lines), lines\n"
+              "assert lines[-1] == '[3/3] 03_log: running', lines")
+    with log.open("w") as stderr:
+        done = subprocess.run([*HTSR, "reproduce", "--quick", "--notebooks-dir", str(notebooks),
+                               "--build-dir", str(build)], stdout=subprocess.PIPE, stderr=stderr,
+                              text=True, timeout=300, env=os.environ | {"HTSR_REPORT_DIR": str(root / "env")})
+    return {"done": done, "notebooks": notebooks, "build": build, "log": log.read_text(),
+            "marker": marker, "root": root}
+
+
+def test_console_table_and_exit_status(run):
+    done = run["done"]
+    assert done.returncode == 1, run["log"]
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:4]}
+    assert rows["01_ok"].split()[1] == "ok" and rows["01_ok"].endswith("2 / 1")
+    assert "failed: ValueError: boom" in rows["02_fail"]
+    assert rows["03_log"].split()[1] == "ok", "the runner's log showed each notebook as it went"
+    assert "01_ok: skipped 1 models (model_c); e.g. model_c: no weights <here>" in done.stdout
+    assert f"run report: {run['build'] / 'index.html'}" in done.stdout
+
+
+def test_progress_lines_when_output_is_not_a_terminal(run):
+    lines = run["log"].splitlines()
+    expected = ["[1/3] 01_ok: running", "[1/3] 01_ok: ok", "[2/3] 02_fail: running",
+                "[2/3] 02_fail: failed (ValueError: boom)", "[3/3] 03_log: running", "[3/3] 03_log: ok"]
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == len(expected)
+    assert all(line.startswith(start) for line, start in zip(progress, expected)), progress
+
+
+def test_kernels_start_and_stop_quietly(run):
+    assert not run["marker"].exists(), "the kernel got a SIGINT after its notebook had finished"
+    assert "KeyboardInterrupt" not in run["log"]
+    assert "without encryption" not in run["log"], "kernels talk over IPC sockets, not TCP"
+
+
+def test_report_dir_is_injected_as_a_parameter(run):
+    build = run["build"] / "notebooks"
+    report = json.loads((build / "01_ok.report.json").read_text())
+    assert report == {"computed": ["model_a", "model_b"],
+                      "skipped": [{"model": "model_c", "reason": "no weights <here>"}]}
+    assert not (run["root"] / "env").exists(), "no environment variable side channel"
+    injected = {path.name: [c.source for c in nbformat.read(path, 4).cells
+                            if "injected-parameters" in c.metadata.get("tags", [])]
+                for path in build.glob("*.ipynb")}
+    assert f'report_dir = "{build}"' in injected["01_ok.ipynb"][0]
+    assert "quick = True" in injected["01_ok.ipynb"][0] and "weights" not in injected["01_ok.ipynb"][0]
+    assert "weights = \"pretrained\"" in injected["02_fail.partial.ipynb"][0]
+    assert "report_dir" not in injected["02_fail.partial.ipynb"][0], "injected only where declared"
+
+
+def test_executed_notebooks_and_working_directory(run):
+    build = run["build"] / "notebooks"
+    assert sorted(p.name for p in build.glob("*.ipynb")) == ["01_ok.ipynb", "02_fail.partial.ipynb",
+                                                              "03_log.ipynb"]
+    assert (run["notebooks"] / "01_figure.txt").is_file(), "notebooks run in their own folder"
+
+
+def test_html_pages_and_index(run):
+    build = run["build"]
+    pages = sorted(p.name for p in (build / "html").glob("*.html"))
+    assert pages == ["01_ok.html", "02_fail.html", "03_log.html"]
+    assert "ValueError" in (build / "html" / "02_fail.html").read_text(), "a failed page shows its error"
+    index = (build / "index.html").read_text()
+    notebooks, skipped = _tables(index)
+    assert notebooks["notebook"].tolist() == ["01_ok", "02_fail", "03_log"]
+    assert notebooks["result"].tolist() == ["ok", "failed: ValueError: boom", "ok"]
+    assert notebooks["models computed / skipped"].tolist() == ["2 / 1", "", ""]
+    assert skipped.to_dict("records") == [{"notebook": "01_ok", "model": "model_c",
+                                           "reason": "no weights <here>"}]
+    for name in ("01_ok", "02_fail", "03_log"):
+        assert f'href="html/{name}.html"' in index
+
+
+def test_find_notebooks_selects_numbers_and_names(run):
+    notebooks = run["notebooks"]
+    assert [p.name for p in find_notebooks(notebooks)] == ["01_ok.ipynb", "02_fail.ipynb", "03_log.ipynb"]
+    assert [p.name for p in find_notebooks(notebooks, ["02"])] == ["02_fail.ipynb"]
+    assert [p.name for p in find_notebooks(notebooks, ["02_fail", "01_ok.ipynb"])] == ["01_ok.ipynb",
+                                                                                     "02_fail.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no notebook numbered or named 07"):
+        find_notebooks(notebooks, ["01", "07"])
+
+
+def test_write_notebook_report_forms(tmp_path):
+    assert write_notebook_report("x", ["a"], ["b"]) is None, "run by hand: no report"
+    assert not list(tmp_path.iterdir())
+    skipped = pd.DataFrame({"model": ["b", "c"], "reason": ["no file", "bad hash"],
+                            "how_to_fix": ["", ""]})
+    path = write_notebook_report("x", ["a"], skipped, report_dir=tmp_path)
+    assert json.loads(path.read_text())["skipped"] == [{"model": "b", "reason": "no file"},
+                                                       {"model": "c", "reason": "bad hash"}]
+    path = write_notebook_report("y", [], ["b"], report_dir=tmp_path)
+    assert json.loads(path.read_text()) == {"computed": [], "skipped": [{"model": "b", "reason": ""}]}
