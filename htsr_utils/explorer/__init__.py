@@ -1,24 +1,31 @@
-"""Interactive ESD explorer for JupyterLab: :func:`explore`."""
+"""Interactive ESD explorer for JupyterLab: :func:`explore`.
+
+Modules: :mod:`.sources` (where weights come from), :mod:`.analysis` (analyses kept in
+memory), :mod:`.figures` (plotly views), :mod:`.app` (the widget).  They are imported when
+:func:`explore` is first called, so ``import htsr_utils`` stays as fast as without them.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from ..trained import TrainConfig
-from .app import Explorer
-from .sources import Source, as_source, file_source, trained_source, zoo_source
+if TYPE_CHECKING:
+    from ..trained import TrainConfig
+    from .app import Explorer
+    from .sources import Source
 
-__all__ = ["Explorer", "Source", "explore", "file_source", "trained_source", "zoo_source"]
+__all__ = ["explore"]
 
 
 def explore(
-    model: Source | str | os.PathLike | TrainConfig = "resnet18",
+    model: "Source | str | os.PathLike | TrainConfig" = "resnet18",
     weights: str = "random",
     convention: str = "sdm2020",
     *,
-    compare: Source | str | os.PathLike | TrainConfig | None = None,
+    compare: "Source | str | os.PathLike | TrainConfig | None" = None,
     compare_weights: str = "random",
-) -> Explorer:
+) -> "Explorer":
     """Open the interactive ESD explorer on a model.
 
     Parameters
@@ -40,6 +47,9 @@ def explore(
         An ipywidgets VBox; display it (last expression of a cell).  A model that cannot
         be loaded or analyzed gives a message inside the app.
     """
+    from .app import Explorer
+    from .sources import as_source
+
     app = Explorer()
     app.convention.value = convention
     app.load(lambda: as_source(model, weights))

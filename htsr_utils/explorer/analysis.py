@@ -88,7 +88,7 @@ class ModelAnalysis:
         """Variance of the entries of the row's matrix (pooled slices: all of them), convention scale applied."""
         def compute() -> float | None:
             single = _single_layer(self.weights, self.layer(row), None)
-            wanted = self.details.at[row, "slice"]
+            wanted = self.slice(row)
             mats = [m.matrix for m in weight_matrices(single, self.convention).matrices
                     if wanted is None or _slice_label(m.slice) == wanted]
             return float(np.var(np.concatenate([m.ravel() for m in mats]))) if mats else None
@@ -98,18 +98,33 @@ class ModelAnalysis:
         """Layer name of a row."""
         return str(self.details.at[row, "layer"])
 
+    def slice(self, row: int) -> str | None:
+        """Kernel position of a row (``"0,1"``), None for a Linear or pooled matrix."""
+        return slice_of(self.details, row)
+
+    def matrix_name(self, row: int) -> str:
+        """``"layer [slice]"``, or the layer name alone."""
+        label = self.slice(row)
+        return self.layer(row) + (f" [{label}]" if label is not None else "")
+
     def _layer_spectrum(self, row: int, weights: Weights, replacement: torch.Tensor | None) -> np.ndarray:
         """Fitted eigenvalues of the row's matrix in ``weights`` (its layer's weight replaced if given)."""
         single = _single_layer(weights, self.layer(row), replacement)
         sub, esds = analyze(single, self.convention, return_esds=True)
-        wanted = self.details.at[row, "slice"]
-        match = [i for i, s in enumerate(sub["slice"].tolist()) if s == wanted]
+        wanted = self.slice(row)
+        match = [i for i in range(len(sub)) if slice_of(sub, i) == wanted]
         return fit_eigenvalues(esds[match[0]], self.convention)
 
     def _memo(self, key: object, compute: Callable):
         if key not in self._extras:
             self._extras[key] = compute()
         return self._extras[key]
+
+
+def slice_of(details: pd.DataFrame, row: int) -> str | None:
+    """The ``slice`` of a row of :func:`htsr_utils.analyze`, None where it is missing (None or NaN)."""
+    value = details.at[row, "slice"]
+    return None if pd.isna(value) else str(value)
 
 
 def _slice_label(position: tuple[int, ...] | None) -> str | None:

@@ -246,7 +246,7 @@ class Explorer(w.VBox):
         width = max(12, min(34, int(d["layer"].str.len().max()) + 8))
         header = f"{'matrix':{width}}" + "".join(f"{c:>{n}}" if n else f"  {c}" for c, n in TABLE_COLUMNS.items())
         self.table_header.value = f"<pre style='margin:0; font-size: 12px'>{html.escape(header)}</pre>"
-        options = [(_row_text(d.loc[i], width), int(i)) for i in order]
+        options = [(_row_text(self.current.matrix_name(i), d.loc[i], width), int(i)) for i in order]
         self.table.unobserve(self._on_table, "value")
         self.table.options = options
         self.table.value = self.row
@@ -288,8 +288,7 @@ class Explorer(w.VBox):
         self.timings["select"] = time.perf_counter() - start
 
     def _matrix_name(self) -> str:
-        d = self.current.details.loc[self.row]
-        return f"{d['layer']}" + (f" [{d['slice']}]" if d["slice"] is not None else "")
+        return self.current.matrix_name(self.row)
 
     def _hand_fit(self) -> dict | None:
         a = self.current
@@ -349,8 +348,7 @@ class Explorer(w.VBox):
         self.compare_summary.value = _summary_html(pair)
 
 
-def _row_text(r, width: int) -> str:
-    name = r["layer"] + (f" [{r['slice']}]" if r["slice"] is not None else "")
+def _row_text(name: str, r, width: int) -> str:
     if len(name) > width - 1:
         name = "…" + name[-(width - 2):]
     cells = []

@@ -88,7 +88,7 @@ def overview_figure() -> go.FigureWidget:
 
 
 def _hover(details: pd.DataFrame) -> list[str]:
-    return [f"{r.layer} {r.slice or ''}<br>α={r.alpha:.3f} D={r.D:.3f} λ_max={r.lambda_max:.4g} {r.status}"
+    return [f"{r.layer} {r.slice if isinstance(r.slice, str) else ''}<br>α={r.alpha:.3f} D={r.D:.3f} λ_max={r.lambda_max:.4g} {r.status}"
             for r in details.itertuples()]
 
 
