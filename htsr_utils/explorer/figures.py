@@ -172,50 +172,45 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
     counts, _ = np.histogram(fitted, edges)
     top = max(counts.max(), 1)
     ok = row["status"] == "ok"
+    updates: dict[str, dict] = {"esd": dict(
+        x=centers, y=counts, width=widths, name=f"ESD ({fitted.size} eigenvalues)", meta={"n": int(fitted.size)},
+        hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}]: %{y}<extra>ESD</extra>",
+        customdata=np.column_stack([edges[:-1], edges[1:]]))}
+    for key, evals in overlays.items():
+        updates[key] = dict(x=centers, y=np.histogram(evals, edges)[0], width=widths)
+    if ok:
+        pl = power_law_counts(edges, row.to_dict())
+        updates["power_law"] = dict(x=centers[pl > 0], y=pl[pl > 0],
+                                    name=f"power law α = {row['alpha']:.3f} from xmin = {row['xmin']:.4g}",
+                                    meta={"alpha": float(row["alpha"]), "xmin": float(row["xmin"])})
+        updates["xmin"] = _vline(row["xmin"], top, f"xmin = {row['xmin']:.4g}", log)
+    updates["lambda_max"] = _vline(row["lambda_max"], top, f"λ_max = {row['lambda_max']:.4g}", log)
+    if mp is not None:
+        n_rows, n_cols, variance = mp
+        expected = mp_counts(edges, fitted.size, n_rows, n_cols, variance)
+        if (expected > 1e-3).any():
+            updates["mp"] = dict(x=centers[expected > 1e-3], y=expected[expected > 1e-3])
+        edge = mp_edge(n_rows, n_cols, variance)
+        updates["mp_edge"] = _vline(edge, top, f"MP edge = {edge:.4g}", log)
+    if hand_fit is not None and ok:
+        pl = power_law_counts(edges, hand_fit)
+        updates["hand"] = dict(x=centers[pl > 0], y=pl[pl > 0],
+                               name=f"xmin by hand = {hand_fit['xmin']:.4g}: α = {hand_fit['alpha']:.3f}",
+                               meta={"alpha": float(hand_fit["alpha"]), "xmin": float(hand_fit["xmin"])})
+    kind = "log" if log else "linear"
+    # One assignment per property and trace: plotly's batch_update drops a property set twice.
     with fig.batch_update():
         for key in ESD_TRACES:
-            trace(fig, key).visible = False
-        trace(fig, "esd").update(x=centers, y=counts, width=widths, visible=True,
-                                 name=f"ESD ({fitted.size} eigenvalues)", meta={"n": int(fitted.size)},
-                                 hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}]: %{y}<extra>ESD</extra>",
-                                 customdata=np.column_stack([edges[:-1], edges[1:]]))
-        for key, evals in overlays.items():
-            c, _ = np.histogram(evals, edges)
-            trace(fig, key).update(x=centers, y=c, width=widths, visible=True)
-        if ok:
-            pl = power_law_counts(edges, row.to_dict())
-            keep = pl > 0
-            trace(fig, "power_law").update(
-                x=centers[keep], y=pl[keep], visible=True,
-                name=f"power law α = {row['alpha']:.3f} from xmin = {row['xmin']:.4g}",
-                meta={"alpha": float(row["alpha"]), "xmin": float(row["xmin"])})
-            _vline(trace(fig, "xmin"), row["xmin"], top, f"xmin = {row['xmin']:.4g}", log)
-        _vline(trace(fig, "lambda_max"), row["lambda_max"], top, f"λ_max = {row['lambda_max']:.4g}", log)
-        if mp is not None:
-            n_rows, n_cols, variance = mp
-            expected = mp_counts(edges, fitted.size, n_rows, n_cols, variance)
-            keep = expected > 1e-3
-            trace(fig, "mp").update(x=centers[keep], y=expected[keep], visible=bool(keep.any()))
-            edge = mp_edge(n_rows, n_cols, variance)
-            _vline(trace(fig, "mp_edge"), edge, top, f"MP edge = {edge:.4g}", log)
-        if hand_fit is not None and ok:
-            pl = power_law_counts(edges, hand_fit)
-            keep = pl > 0
-            trace(fig, "hand").update(
-                x=centers[keep], y=pl[keep], visible=True,
-                name=f"xmin by hand = {hand_fit['xmin']:.4g}: α = {hand_fit['alpha']:.3f}",
-                meta={"alpha": float(hand_fit["alpha"]), "xmin": float(hand_fit["xmin"])})
-        kind = "log" if log else "linear"
+            trace(fig, key).update(visible=key in updates, **updates.get(key, {}))
         fig.update_xaxes(type=kind)
         fig.update_yaxes(type=kind)
         fig.layout.title.text = title
     return edges
 
 
-def _vline(t, x: float, top: float, name: str, log: bool) -> None:
-    """A vertical segment at ``x`` from the bottom of the axis to above the tallest bar."""
-    t.update(x=[x, x], y=[0.5, top * 2.0] if log else [0, top * 1.05], visible=True, name=name,
-             meta={"x": float(x)})
+def _vline(x: float, top: float, name: str, log: bool) -> dict:
+    """Trace properties of a vertical segment at ``x`` from the axis bottom to above the tallest bar."""
+    return dict(x=[x, x], y=[0.5, top * 2.0] if log else [0, top * 1.05], name=name, meta={"x": float(x)})
 
 
 # --------------------------------------------------------------------------- fit diagnostics
