@@ -110,7 +110,7 @@ class Explorer(w.VBox):
         self.overview = figures.overview_figure()
         self.sort_by = w.Dropdown(options=SORT_KEYS, description="sort by", layout=w.Layout(width="200px"))
         self.descending = w.Checkbox(description="descending", indent=False)
-        self.table = w.Select(options=[], rows=17, layout=w.Layout(width="560px", font_family="monospace"))
+        self.table = w.Select(options=[], rows=20, layout=w.Layout(width="560px"))
         self.table.add_class("htsr-layer-table")
         self.table_header = w.HTML()
 
@@ -154,7 +154,7 @@ class Explorer(w.VBox):
                             self.esd_note]),
                     w.VBox([self.xmin_slider, self.hand_readout, self.diagnostics])]),
             w.HTML("<b>Compare</b> with a second model:"), self.compare_picker,
-            w.HBox([self.compare, self.compare_summary]),
+            self.compare_summary, self.compare,
         ])
         self.add_class("htsr-explorer")
 
@@ -205,6 +205,7 @@ class Explorer(w.VBox):
         if analysis is None:
             return False
         self.other = analysis
+        self.compare_picker.show(analysis.source)
         self._draw_compare()
         return True
 
@@ -363,10 +364,11 @@ def _row_text(name: str, r, width: int) -> str:
 
 
 def _summary_html(labeled: list[tuple[str, ModelAnalysis]]) -> str:
-    """summarize() numbers of one or more models as an HTML table."""
+    """summarize() numbers of one or more models as an HTML table, one row per model."""
+    metrics = list(labeled[0][1].summary.index)
+    head = "".join(f"<th style='padding: 0 6px'>{m}</th>" for m in metrics)
     rows = "".join(
-        f"<tr><td>{metric}</td>" + "".join(f"<td style='text-align:right'>{a.summary[metric]:.4g}</td>"
-                                           for _, a in labeled) + "</tr>"
-        for metric in labeled[0][1].summary.index)
-    head = "".join(f"<th>{html.escape(label)} ({a.convention.name})</th>" for label, a in labeled)
-    return (f"<table style='font-size: 12px'><tr><th>summarize()</th>{head}</tr>{rows}</table>")
+        f"<tr><td>{html.escape(label)} ({a.convention.name})</td>"
+        + "".join(f"<td style='text-align:right; padding: 0 6px'>{a.summary[m]:.4g}</td>" for m in metrics)
+        + "</tr>" for label, a in labeled)
+    return f"<table style='font-size: 12px'><tr><th>summarize()</th>{head}</tr>{rows}</table>"

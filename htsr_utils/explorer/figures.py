@@ -16,8 +16,8 @@ from ..powerlaw_fit import PowerLawFit
 
 #: Histogram bins of an ESD.
 BINS = 60
-#: Figure size in pixels.
-WIDTH, HEIGHT = 560, 380
+#: Figure size in pixels (two side by side fit a JupyterLab notebook on a 1600-pixel-wide screen).
+WIDTH, HEIGHT = 540, 440
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f"
 
 
@@ -67,7 +67,8 @@ def mp_edge(rows: int, cols: int, entry_variance: float) -> float:
 def _figure(title: str, xtitle: str, ytitle: str, traces: list, **layout) -> go.FigureWidget:
     fig = go.FigureWidget(data=traces)
     fig.update_layout(title=dict(text=title, font_size=14), width=WIDTH, height=HEIGHT,
-                      margin=dict(l=60, r=20, t=50, b=50), legend=dict(font_size=10),
+                      margin=dict(l=60, r=20, t=40, b=40),
+                      legend=dict(font_size=10, orientation="h", yanchor="top", y=-0.17, x=0),
                       xaxis_title=xtitle, yaxis_title=ytitle, **layout)
     return fig
 
@@ -83,7 +84,8 @@ def overview_figure() -> go.FigureWidget:
          go.Scatter(name="λ_max", mode="markers", yaxis="y2", marker=dict(color=_ORANGE, size=5, symbol="diamond")),
          go.Scatter(name="selected", mode="markers", showlegend=False, hoverinfo="skip",
                     marker=dict(size=15, color="rgba(0,0,0,0)", line=dict(color=_RED, width=2)))],
-        yaxis2=dict(title="λ_max (largest eigenvalue)", overlaying="y", side="right", type="log"),
+        yaxis2=dict(title="λ_max (largest eigenvalue)", overlaying="y", side="right", type="log",
+                    tickformat=".3g"),
         clickmode="event")
 
 
@@ -189,7 +191,8 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
         n_rows, n_cols, variance = mp
         expected = mp_counts(edges, fitted.size, n_rows, n_cols, variance)
         if (expected > 1e-3).any():
-            updates["mp"] = dict(x=centers[expected > 1e-3], y=expected[expected > 1e-3])
+            updates["mp"] = dict(x=centers[expected > 1e-3], y=expected[expected > 1e-3],
+                                 name="Marchenko-Pastur (i.i.d., same shape and variance)")
         edge = mp_edge(n_rows, n_cols, variance)
         updates["mp_edge"] = _vline(edge, top, f"MP edge = {edge:.4g}", log)
     if hand_fit is not None and ok:
@@ -202,8 +205,9 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
     with fig.batch_update():
         for key in ESD_TRACES:
             trace(fig, key).update(visible=key in updates, **updates.get(key, {}))
-        fig.update_xaxes(type=kind)
-        fig.update_yaxes(type=kind)
+        fig.update_xaxes(type=kind, autorange=True)
+        # Log axis ranges are in decades; from half a count to above the tallest bar.
+        fig.update_yaxes(type=kind, range=[np.log10(0.5), np.log10(top * 3.0)] if log else [0, top * 1.1])
         fig.layout.title.text = title
     return edges
 
