@@ -6,6 +6,10 @@ histogram and model curves are checked against samples and random matrices drawn
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -251,3 +255,66 @@ def test_trained_model_of_notebook_09():
     assert app.message.value == ""
     assert app.current.source.kind == "trained"
     assert "2" in set(app.current.details["layer"]) <= {"0", "2", "4"}  # the hidden 256 x 256 layer is analyzed
+
+
+# --------------------------------------------------------------------------- in a real kernel
+
+
+@pytest.fixture()
+def kernel():
+    """A python3 Jupyter kernel importing this checkout, offline; shut down afterwards."""
+    from jupyter_client.manager import start_new_kernel
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = os.environ | {"HTSR_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _execute(client, code: str, timeout: float = 300) -> str:
+    """Run ``code``; return its printed text (errors as ``ERROR name``)."""
+    msg_id = client.execute(code)
+    out = []
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(f"ERROR {msg['content']['ename']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def _click(client, comm_id: str) -> None:
+    """What the browser sends when a Button is clicked."""
+    client.session.send(client.shell_channel.socket, client.session.msg(
+        "comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}))
+
+
+@pytest.mark.slow
+def test_kernel_interrupt_stops_an_analysis_and_bad_input_shows_in_a_kernel(kernel):
+    manager, client = kernel
+    button = _execute(client, "from htsr_utils import explore\napp = explore('resnet18')\n"
+                              "app.picker.kind.value = 'file'; app.picker.path.value = '/no/such.pth'\n"
+                              "print(app.picker.button.comm.comm_id)").strip()
+    _click(client, button)  # in a kernel, as from the browser: bad input gives the message
+    assert "not found" in _execute(client, "print(app.message.value)")
+    _execute(client, "app.picker.kind.value = 'zoo'; app.picker.zoo_name.value = 'vgg11'")
+    _click(client, button)  # vgg11's 25088 x 4096 matrix takes far longer than this test waits
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait for the progress indicator, then press interrupt
+        msg = client.get_iopub_msg(timeout=120)
+        if msg["msg_type"] == "comm_msg" and "analyzing" in str(msg["content"]["data"].get("state", {})):
+            break
+    time.sleep(2)
+    manager.interrupt_kernel()
+    state = _execute(client, "from htsr_utils.explorer.sources import zoo_source\n"
+                             "print(app.message.value, app.current.source.label, "
+                             "app.store.cached(zoo_source('vgg11'), 'sdm2020'))", timeout=30)
+    assert "analysis interrupted" in state and "resnet18 (random) False" in state, state

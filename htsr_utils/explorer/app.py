@@ -167,9 +167,16 @@ class Explorer(w.VBox):
             if not self.store.cached(source, convention):
                 self.busy.value = f"⏳ analyzing <b>{html.escape(source.label)}</b> under {convention} ..."
                 self.progress.clear_output()
+                # The Output widget shows tqdm's bar; in a kernel it would also swallow any
+                # exception raised inside it (printing the traceback), so pass them on.
                 with self.progress:
-                    analysis = self.store.get(source, convention, progress=True)
+                    try:
+                        analysis, failure = self.store.get(source, convention, progress=True), None
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below
+                        failure = exc
                 self.progress.clear_output()
+                if failure is not None:
+                    raise failure
             else:
                 analysis = self.store.get(source, convention)
         except INPUT_ERRORS as exc:
