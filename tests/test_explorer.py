@@ -318,3 +318,19 @@ def test_kernel_interrupt_stops_an_analysis_and_bad_input_shows_in_a_kernel(kern
                              "print(app.message.value, app.current.source.label, "
                              "app.store.cached(zoo_source('vgg11'), 'sdm2020'))", timeout=30)
     assert "analysis interrupted" in state and "resnet18 (random) False" in state, state
+
+
+def test_random_init_overlay_of_a_pretrained_zoo_model(monkeypatch):
+    """Pretrained weights cannot be downloaded here: a seed-1 random model stands in for them."""
+    from htsr_utils import zoo
+    from htsr_utils.explorer.sources import Source
+
+    monkeypatch.setattr(Source, "load", lambda self: zoo.load_model(self.name, "random", seed=1))
+    app = explore("resnet18", "pretrained")
+    assert not app.show_random_init.disabled
+    app.table.value = 10
+    app.show_random_init.value = True
+    overlay = trace(app.esd, "random_init")
+    reference, esds = analyze(zoo.load_model("resnet18", "random"), "sdm2020", return_esds=True)
+    assert overlay.visible and sum(overlay.y) == fit_eigenvalues(esds[10], "sdm2020").size
+    assert app.current.random_init_spectrum(10).max() == pytest.approx(reference.at[10, "lambda_max"])

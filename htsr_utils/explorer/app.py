@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import time
 
 import ipywidgets as w
 import numpy as np
@@ -97,7 +96,6 @@ class Explorer(w.VBox):
         self.current: ModelAnalysis | None = None
         self.other: ModelAnalysis | None = None
         self.row = 0
-        self.timings: dict[str, float] = {}
 
         self.picker = SourcePicker("Analyze")
         self.convention = w.Dropdown(options=list(CONVENTIONS), value="sdm2020", description="convention")
@@ -196,14 +194,12 @@ class Explorer(w.VBox):
 
     def load(self, source, convention: str | None = None) -> bool:
         """Analyze ``source`` (a Source, or a callable returning one) and show it; False on bad input."""
-        start = time.perf_counter()
         analysis = self._analyze(source, convention or self.convention.value)
         if analysis is None:
             return False
         self.current = analysis
         self.picker.show(analysis.source)
         self._show_model()
-        self.timings["load"] = time.perf_counter() - start
         return True
 
     def load_compare(self, source) -> bool:
@@ -270,7 +266,6 @@ class Explorer(w.VBox):
 
     def select(self, row: int) -> None:
         """Show matrix ``row`` (a row number of the current analysis) in every view."""
-        start = time.perf_counter()
         self.row = row
         a = self.current
         if self.table.value != row:
@@ -293,7 +288,6 @@ class Explorer(w.VBox):
             self.xmin_slider.disabled = True
             self.hand_readout.value = ""
         self._draw_esd()
-        self.timings["select"] = time.perf_counter() - start
 
     def _matrix_name(self) -> str:
         return self.current.matrix_name(self.row)

@@ -148,8 +148,8 @@ def trace(fig: go.FigureWidget, key: str):
 
 def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Series, *, log: bool,
              overlays: dict[str, np.ndarray], mp: tuple[int, int, float] | None,
-             hand_fit: dict | None) -> np.ndarray:
-    """Draw one matrix's ESD; return the histogram edges.
+             hand_fit: dict | None) -> None:
+    """Draw one matrix's ESD (bin edges in the ESD trace's ``customdata``).
 
     Parameters
     ----------
@@ -209,7 +209,6 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
         # Log axis ranges are in decades; from half a count to above the tallest bar.
         fig.update_yaxes(type=kind, range=[np.log10(0.5), np.log10(top * 3.0)] if log else [0, top * 1.1])
         fig.layout.title.text = title
-    return edges
 
 
 def _vline(x: float, top: float, name: str, log: bool) -> dict:
