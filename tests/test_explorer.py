@@ -140,6 +140,16 @@ def test_compare_view_shows_both_models(app, small_checkpoint):
     assert len(app.compare.data[0].y) == len(app.current.details)
     assert len(app.compare.data[1].y) == len(app.other.details) == 2
     assert "resnet18 (random)" in app.compare_summary.value and "small.safetensors" in app.compare_summary.value
+    assert "no matrix" in app.compare_esd.layout.title.text  # resnet18's layers are not in the file
+
+
+def test_compare_esd_shows_the_same_matrix_of_the_second_model(app):
+    app.compare_picker.kind.value = "zoo"
+    app.compare_picker.zoo_name.value, app.compare_picker.zoo_weights.value = "resnet18", "random"
+    app.compare_picker.button.click()  # the same model: the namesake is the same matrix
+    app.table.value = 12
+    assert np.array_equal(trace(app.compare_esd, "esd").y, trace(app.esd, "esd").y)
+    assert app.current.matrix_name(12) in app.compare_esd.layout.title.text
 
 
 @pytest.fixture()
@@ -189,7 +199,8 @@ def test_failed_fit_shows_its_status(checkpoint_app):
     assert details.at[zero, "status"] == "zero_matrix"
     checkpoint_app.table.value = zero
     assert "zero_matrix" in checkpoint_app.esd_note.value
-    assert checkpoint_app.xmin_slider.disabled
+    assert "zero_matrix" in checkpoint_app.esd.layout.title.text and len(trace(checkpoint_app.esd, "esd").y) == 0
+    assert checkpoint_app.xmin_slider.disabled and len(checkpoint_app.diagnostics.data[0].x) == 0
 
 
 def test_checkpoint_matches_the_module_analysis(small_checkpoint):

@@ -81,8 +81,8 @@ class Explorer(w.VBox):
     table : Select
         The layer table (value = row number of the selected matrix); ``sort_by`` and
         ``descending`` order it.
-    overview, esd, diagnostics, compare : plotly FigureWidget
-        The four views.
+    overview, esd, diagnostics, compare, compare_esd : plotly FigureWidget
+        The views; ``compare_esd`` shows the selected matrix's namesake in the second model.
     linear, show_permuted, show_random_init : Checkbox
         ESD toggles.
     xmin_slider : IntSlider
@@ -125,6 +125,7 @@ class Explorer(w.VBox):
 
         self.compare_picker = SourcePicker("Compare")
         self.compare = figures.compare_figure()
+        self.compare_esd = figures.esd_figure()
         self.compare_summary = w.HTML()
 
         self.picker.button.on_click(lambda _: self.load(self.picker.source))
@@ -135,8 +136,9 @@ class Explorer(w.VBox):
         self.table.observe(self._on_table, "value")
         self.overview.data[0].on_click(self._on_point)
         self.overview.data[1].on_click(self._on_point)
-        for box in (self.linear, self.show_permuted, self.show_random_init):
+        for box in (self.show_permuted, self.show_random_init):
             box.observe(lambda _: self._draw_esd(), "value")
+        self.linear.observe(lambda _: self.select(self.row), "value")
         self.xmin_slider.observe(lambda _: self._on_slider(), "value")
 
         style = w.HTML("<style>.htsr-layer-table select {font-family: monospace; font-size: 12px}"
@@ -152,7 +154,7 @@ class Explorer(w.VBox):
                             self.esd_note]),
                     w.VBox([self.xmin_slider, self.hand_readout, self.diagnostics])]),
             w.HTML("<b>Compare</b> with a second model:"), self.compare_picker,
-            self.compare_summary, self.compare,
+            self.compare_summary, w.HBox([self.compare, self.compare_esd]),
         ])
         self.add_class("htsr-explorer")
 
@@ -285,9 +287,12 @@ class Explorer(w.VBox):
             self.xmin_slider.observe(lambda _: self._on_slider(), "value")
             self._readout(fit, best)
         else:
+            figures.clear(self.diagnostics, f"{self._matrix_name()}: not fitted ({status})")
             self.xmin_slider.disabled = True
             self.hand_readout.value = ""
         self._draw_esd()
+        if self.other is not None:
+            self._draw_compare_esd()
 
     def _matrix_name(self) -> str:
         return self.current.matrix_name(self.row)
@@ -326,7 +331,9 @@ class Explorer(w.VBox):
         d = a.details.loc[row]
         fitted = a.fitted(row)
         if fitted.size == 0:
-            self.esd_note.value = f"{html.escape(self._matrix_name())}: no eigenvalue to show (status {d['status']})."
+            figures.clear(self.esd, f"{self._matrix_name()}: no eigenvalue to show ({d['status']})")
+            self.esd_note.value = (f"<span style='color:#b00'>{html.escape(self._matrix_name())}: no eigenvalue "
+                                   f"to show (status <b>{html.escape(str(d['status']))}</b>)</span>")
             return
         overlays = {}
         if self.show_permuted.value:
@@ -340,7 +347,7 @@ class Explorer(w.VBox):
         note = (f"{fitted.size} eigenvalues in the fit (N = {d['N']}, M = {d['M']}); "
                 f"α = {d['alpha']:.3f}, xmin = {d['xmin']:.4g}, D = {d['D']:.4f}, n_tail = {d['n_tail']}")
         if d["status"] != "ok":
-            note = (f"<span style='color:#b00'>fit failed for this matrix: status "
+            note = (f"<span style='color:#b00'>no power-law fit for this matrix: status "
                     f"<b>{html.escape(str(d['status']))}</b></span>; {fitted.size} eigenvalues shown.")
         self.esd_note.value = note
 
@@ -348,6 +355,22 @@ class Explorer(w.VBox):
         pair = [(self.current.source.label, self.current), (self.other.source.label, self.other)]
         figures.draw_compare(self.compare, [(label, a.details) for label, a in pair])
         self.compare_summary.value = _summary_html(pair)
+        self._draw_compare_esd()
+
+    def _draw_compare_esd(self) -> None:
+        """The selected matrix's namesake (same layer and slice) in the second model, if it has one."""
+        a, b = self.current, self.other
+        name = a.matrix_name(self.row)
+        match = [i for i in b.details.index if b.matrix_name(i) == name]
+        fitted = b.fitted(match[0]) if match else np.empty(0)
+        if not fitted.size:
+            figures.clear(self.compare_esd, f"{b.source.label}: no matrix {name} with eigenvalues")
+            return
+        d = b.details.loc[match[0]]
+        variance = b.entry_variance(match[0])
+        figures.draw_esd(self.compare_esd, f"{b.source.label}: ESD of {name}", fitted, d,
+                         log=not self.linear.value, overlays={},
+                         mp=None if variance is None else (int(d["N"]), int(d["M"]), variance), hand_fit=None)
 
 
 def _row_text(name: str, r, width: int) -> str:

@@ -211,6 +211,14 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
         fig.layout.title.text = title
 
 
+def clear(fig: go.FigureWidget, title: str) -> None:
+    """Empty every trace of a figure and set its title (e.g. to say why nothing is drawn)."""
+    with fig.batch_update():
+        for t in fig.data:
+            t.update(x=[], y=[])
+        fig.layout.title.text = title
+
+
 def _vline(x: float, top: float, name: str, log: bool) -> dict:
     """Trace properties of a vertical segment at ``x`` from the axis bottom to above the tallest bar."""
     return dict(x=[x, x], y=[0.5, top * 2.0] if log else [0, top * 1.05], name=name, meta={"x": float(x)})
