@@ -203,9 +203,13 @@ def test_failed_fit_shows_its_status(checkpoint_app):
     assert checkpoint_app.xmin_slider.disabled and len(checkpoint_app.diagnostics.data[0].x) == 0
 
 
-def test_checkpoint_matches_the_module_analysis(small_checkpoint):
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_checkpoint_matches_the_state_dict_analysis(small_checkpoint, suffix):
     path, state = small_checkpoint
-    app = explore(path)
+    if suffix == ".pth":
+        path = path.with_suffix(".pth")
+        torch.save(state, path)
+    app = explore(str(path))
     row = app.current.details.loc[0]
     direct = analyze(state, "sdm2020").loc[0]  # same weights, other form
     assert row["alpha"] == direct["alpha"] and row["lambda_max"] == direct["lambda_max"]

@@ -47,9 +47,11 @@ def explore(
         An ipywidgets VBox; display it (last expression of a cell).  A model that cannot
         be loaded or analyzed gives a message inside the app.
     """
+    from ..conventions import get_convention
     from .app import Explorer
     from .sources import as_source
 
+    get_convention(convention)  # ValueError naming the known conventions, before any work
     app = Explorer()
     app.convention.value = convention
     app.load(lambda: as_source(model, weights))
