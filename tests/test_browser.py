@@ -147,7 +147,7 @@ def test_explorer_in_jupyterlab(tmp_path):
         timings = run_all_and_pick(driver, 7)
         page = driver.page_source
         assert "Error displaying widget" not in page
-        assert "htsr-explorer" in page and len(plot_titles(driver)) == 4
+        assert "htsr-explorer" in page and len(plot_titles(driver)) == 5  # overview, ESD, fit, compare x 2
         assert not driver.find_elements("css selector", ".jp-OutputArea-output[data-mime-type*='error']")
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
