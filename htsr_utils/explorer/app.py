@@ -42,9 +42,9 @@ class SourcePicker(w.VBox):
         self.button = w.Button(description=button, button_style="primary", icon="play")
         self._rows = {"zoo": w.HBox([self.zoo_name, self.zoo_weights]), "file": w.HBox([self.path]),
                       "trained": w.HBox([self.dataset, self.batch_size])}
-        self.row = w.Box([self._rows["zoo"]])
-        self.kind.observe(lambda change: setattr(self.row, "children", [self._rows[change["new"]]]), "value")
-        super().__init__([self.kind, w.HBox([self.row, self.button])])
+        self.selectors = w.Box([self._rows["zoo"]])
+        self.kind.observe(lambda change: setattr(self.selectors, "children", [self._rows[change["new"]]]), "value")
+        super().__init__([self.kind, w.HBox([self.selectors, self.button])])
 
     def source(self) -> Source:
         """The selected source (raises on bad input: unknown model, missing file, ...)."""
