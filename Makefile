@@ -3,12 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup reproduce test bench lab clean
+# Debian's Chromium and its driver, for the real-browser test (tests/test_browser.py);
+# apt-get runs only when one of them is missing (CI runs as root; others get sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup:
+.PHONY: setup browser reproduce test bench lab clean
+
+setup: browser
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e ".[dev,lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (htsr)"
+
+browser:
+	@if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	else \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 reproduce:
 	$(BIN)/htsr reproduce

@@ -11,6 +11,7 @@ from .version import __version__
 from .cache import analyze_cached
 from .conventions import CONVENTIONS, Convention, get_convention
 from .esd import esd, esd_many
+from .explorer import explore
 from .many import ManyResult, analyze_many
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, fit_eigenvalues, summarize
 from .powerlaw_fit import PowerLawFit, fit_powerlaw
