@@ -30,6 +30,9 @@ SUMMARY_METRICS = [
     "log_alpha_norm", "L", "N_alpha",
 ]
 
+#: Multiple of ``size * eps * lambda_max`` at or below which eigenvalues are round-off.
+ROUNDOFF_FACTOR = 1.0
+
 #: ``alpha`` below / above these bounds gets the weightwatcher warning.
 OVER_TRAINED_ALPHA = 2.0
 UNDER_TRAINED_ALPHA = 6.0
@@ -64,8 +67,11 @@ def analyze(
     -------
     DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
         Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
-        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those above
-        the convention's ``eval_floor`` and 0, which the fit uses.
+        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those the
+        fit uses (:func:`fit_eigenvalues`: above the convention's ``eval_floor`` and the
+        round-off level).  ``status``: ``"ok"``, ``"zero_matrix"``, ``"rank_deficient"``
+        (fewer than two distinct eigenvalues above round-off, e.g. a constant matrix),
+        ``"too_few_values"`` or ``"below_min_dim"``.
         ``alpha_weighted = alpha * log10(lambda_max)``, ``log_norm = log10 ||W||_F``
         (``log10 ||W||_F^2`` for conventions with ``squared_log_norm``, as weightwatcher),
         ``log_norm_sq = log10 ||W||_F^2``,
@@ -114,7 +120,10 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     """The eigenvalues of an ESD that the power-law fit sees under ``convention``.
 
     The one definition used by :func:`analyze`, the tables and every ESD plot: the values
-    above the convention's ``eval_floor`` (and above 0).
+    above the convention's ``eval_floor`` and above the round-off level
+    :func:`roundoff_level`: eigenvalues of a float64 Gram matrix below it are
+    indistinguishable from rounding errors of the largest one (the zero eigenvalues of a
+    rank-deficient matrix come out as such noise).
 
     Parameters
     ----------
@@ -129,7 +138,25 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     """
     conv = get_convention(convention)
     esd = np.asarray(esd, dtype=float)
-    return esd[esd > max(conv.eval_floor, 0.0)]
+    return esd[esd > max(conv.eval_floor, roundoff_level(esd))]
+
+
+def roundoff_level(esd: np.ndarray) -> float:
+    """Eigenvalues of ``esd`` at or below this level are round-off.
+
+    Parameters
+    ----------
+    esd : ndarray
+        Eigenvalues of one ESD.
+
+    Returns
+    -------
+    float
+        ``ROUNDOFF_FACTOR * esd.size * eps * max(esd)`` (0 for an empty or all-zero ESD).
+    """
+    if esd.size == 0:
+        return 0.0
+    return max(float(ROUNDOFF_FACTOR * esd.size * np.finfo(np.float64).eps * esd.max()), 0.0)
 
 
 def _windows(
@@ -190,6 +217,9 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
         return row | {"status": "below_min_dim"}
     if lambda_max <= 0:
         return row | {"status": "zero_matrix"}
+    if np.unique(kept).size < 2 and np.count_nonzero(evals > max(conv.eval_floor, 0.0)) > kept.size:
+        # nothing but round-off below the largest eigenvalue: no tail to fit
+        return row | {"status": "rank_deficient"}
     fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
     row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
             "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
