@@ -57,7 +57,8 @@ def analyze(
     device : str
         Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
     progress : bool
-        Show a progress bar over matrices.
+        Show a progress bar (stderr) of the eigenvalue work, counted in multiply-adds so
+        that it moves in proportion to the time spent.
     return_esds : bool
         Also return each row's ESD (sorted eigenvalues, convention scale applied, smallest
         dropped where the convention drops it; pooled over the slices of a pooled layer).
@@ -92,12 +93,11 @@ def analyze(
     rows: list[dict] = []
     esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
-    with tqdm(desc="matrices", unit="matrix", total=0, disable=not progress, leave=False) as bar:
+    with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
+              disable=not progress, leave=False) as bar:
         for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
-            bar.total += sum(item.batch.shape[0] for item in layers)
-            bar.refresh()
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar)
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv):
