@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import re
 import sys
@@ -219,8 +220,13 @@ def _analyze(args: argparse.Namespace) -> int:
     check_results_dir()
     pool = process_pool(args.jobs) if args.jobs > 1 else None
     with pool or contextlib.nullcontext():
-        result = analyze_many(args.models, args.weights, args.convention, executor=pool,
-                              progress=args.progress and sys.stderr.isatty())
+        try:
+            result = analyze_many(args.models, args.weights, args.convention, executor=pool,
+                                  progress=args.progress and sys.stderr.isatty())
+        except KeyboardInterrupt:
+            for child in multiprocessing.active_children():  # the pool's workers, before the
+                child.terminate()                           # pool waits for their tasks
+            raise
     for row in result.skipped.itertuples():
         print(f"{PROG}: skipped: {row.reason} {row.how_to_fix}", file=sys.stderr)
     if result.summary.empty:

@@ -115,6 +115,7 @@ def esd_many(
     method: Method = "gram",
     device: str = "cpu",
     progress: tqdm | None = None,
+    count: Literal["matrices", "work"] = "matrices",
 ) -> list[np.ndarray]:
     """:func:`esd` of several batches (e.g. every layer of a model), scheduled together.
 
@@ -129,10 +130,13 @@ def esd_many(
     method, device
         As for :func:`esd`.
     progress : tqdm, optional
-        A progress bar counting work in multiply-adds (``unit_scale`` display): its
-        ``total`` is increased by the planned work of these batches, and it advances as each
-        unit of work (a few matrices, one block of a large product, one eigensolver) is
-        done, so it moves in proportion to the time spent.
+        A progress bar, advanced as each unit of work (a few matrices, one block of a large
+        product, one eigensolver) is done.
+    count : {"matrices", "work"}
+        What ``progress`` counts: ``"matrices"`` whose eigenvalues are done (its ``total`` is
+        the caller's); ``"work"``, in multiply-adds: its ``total`` is increased by the
+        planned work of these batches, so that it moves in proportion to the time spent
+        (the costliest matrices run first, so counting matrices stalls at the start).
 
     Returns
     -------
@@ -142,18 +146,20 @@ def esd_many(
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
     stacks = [_tall_stack(batch) for batch in batches]
-    if progress is not None:
+    if count not in ("matrices", "work"):
+        raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
+    if progress is not None and count == "work":
         progress.total += sum(_stack_cost(s, method) for s in stacks)
         progress.refresh()
     if device == "cpu":
         outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
-        _Schedule(N_WORKERS, progress).run(_plan(stacks, outs, method))
+        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method))
     else:
         outs = []
         for stack in stacks:
             outs.append(_esd_torch(stack, method, device))
             if progress is not None:
-                progress.update(_stack_cost(stack, method))
+                progress.update(_stack_cost(stack, method) if count == "work" else stack.shape[0])
     for out in outs:
         np.maximum(out, 0.0, out=out)
     return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
@@ -248,7 +254,7 @@ def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callabl
     def job(schedule: _Schedule) -> None:
         part = stack[lo:hi]
         out[lo:hi] = _svd_evals(part) if method == "svd" else _eigvalsh(_gram(part))
-        schedule.done((hi - lo) * _matrix_cost(stack.shape[1], stack.shape[2], method))
+        schedule.done(hi - lo, (hi - lo) * _matrix_cost(stack.shape[1], stack.shape[2], method))
 
     return job
 
@@ -283,7 +289,7 @@ class _BlockedGram:
                         self.total += part
                     self.next_block += 1
                 complete = self.next_block == self.n_blocks
-            schedule.done(float(rows.shape[0]) * rows.shape[1] ** 2)
+            schedule.done(0, float(rows.shape[0]) * rows.shape[1] ** 2)
             if complete:
                 schedule.submit(self.priority, self._eigen_job)
 
@@ -292,7 +298,7 @@ class _BlockedGram:
     def _eigen_job(self, schedule: _Schedule) -> None:
         self.out[:] = _eigvalsh(self.total)
         self.total = None
-        schedule.done(self.eigen_cost)
+        schedule.done(1, self.eigen_cost)
 
 
 # --------------------------------------------------------------------------- scheduling
@@ -310,9 +316,10 @@ class _Schedule:
     #: Seconds between the calling thread's checks for an interrupt.
     POLL_S = 0.05
 
-    def __init__(self, n_workers: int, progress: tqdm | None) -> None:
+    def __init__(self, n_workers: int, progress: tqdm | None, count: str = "matrices") -> None:
         self.n_workers = n_workers
         self.progress = progress
+        self.count = count
         self._heap: list = []
         self._order = itertools.count()
         self._pending = 0
@@ -326,12 +333,12 @@ class _Schedule:
             self._pending += 1
             self._cv.notify()
 
-    def done(self, work: float) -> None:
-        """Advance the progress bar by ``work`` multiply-adds done."""
+    def done(self, matrices: int, work: float) -> None:
+        """Advance the progress bar by the matrices finished or the multiply-adds done."""
         if self.progress is not None:
             with self._cv:
                 if not self._stop:
-                    self.progress.update(work)
+                    self.progress.update(work if self.count == "work" else matrices)
 
     def run(self, units: Sequence[tuple[float, Callable]]) -> None:
         for priority, job in units:

@@ -131,7 +131,8 @@ def process_pool(max_workers: int) -> ProcessPoolExecutor:
     Workers are spawned (forking a process whose torch / OpenMP threads have run can
     deadlock) and each uses ``cpu_count // max_workers`` BLAS and torch threads: with the
     default of one thread per core in every worker, busy-waiting BLAS threads slow the
-    eigenvalue computations down several times.
+    eigenvalue computations down several times.  Workers ignore Ctrl-C (SIGINT, which a
+    terminal sends to the whole process group): the caller handles the interrupt.
 
     Parameters
     ----------
@@ -148,7 +149,11 @@ def process_pool(max_workers: int) -> ProcessPoolExecutor:
 
 
 def _limit_threads(threads: int) -> None:
+    import signal
+
     import threadpoolctl
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     threadpoolctl.threadpool_limits(threads)

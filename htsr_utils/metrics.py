@@ -98,7 +98,8 @@ def analyze(
         for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
-            spectra = esd_many([item.batch for item in layers], device=device, progress=bar)
+            spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
+                               count="work")
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv):
                     rows.append(row)

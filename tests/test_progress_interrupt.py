@@ -33,7 +33,7 @@ def test_progress_moves_in_proportion_to_the_work():
     large = rng.standard_normal((1200, 1200))
     small = rng.standard_normal((40, 60, 60))
     bar = RecordingBar()
-    esd_many([large, small], progress=bar)
+    esd_many([large, small], progress=bar, count="work")
     assert bar.fractions[-1] == pytest.approx(1.0)
     assert np.all(np.diff(bar.fractions) > 0)
     # the large matrix is one unit of ~99% of the work: one update moves the bar that far
