@@ -53,7 +53,8 @@ EPILOG = f"""\
 
 environment:
   HTSR_OFFLINE=1     never download weights (fail at once when a file is missing)
-  HTSR_RESULTS_DIR   results cache folder (default: data/results in the repository)
+  HTSR_RESULTS_DIR   results cache folder (default: data/results in the repository;
+                     for an installed package $XDG_CACHE_HOME/htsr/results, ~/.cache/htsr/results)
   TORCH_HOME, HTSR_PYTORCHCV_ROOT   where torchvision / pytorchcv weight files are cached
 
 exit status: 0 success; 1 some models skipped (weights unavailable) or notebooks failed;
