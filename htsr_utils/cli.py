@@ -182,9 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not isinstance(exc, _input_errors()):
             raise
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        if isinstance(exc, KeyError) and message.startswith(("'", '"')):
-            message = message[1:-1]  # str(KeyError) quotes its message
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # unquoted
+        message = "; ".join(line.strip() for line in text.splitlines() if line.strip())
         print(f"{PROG}: error: {_ANSI.sub('', message)}", file=sys.stderr)
         return 2
 

@@ -22,6 +22,9 @@ Which tensors are analyzed is decided from the state-dict key of each tensor, so
   normalization statistics, counters) are never matrices and are not listed.
 
 Every matrix is oriented so that ``N >= M``.  Only analyzed matrices are checked for NaN / Inf.
+Layers come in state-dict order; a ``.safetensors`` file stores its keys sorted by name, so
+from such a file the rows (and ``layer_index``, hence the "last layer" of alpha-hat*) follow
+that order, while every per-matrix value is the same.
 """
 
 from __future__ import annotations
