@@ -5,29 +5,46 @@ The pipeline is weights -> ESD -> power-law fit -> metrics:
 >>> from htsr_utils import analyze, summarize
 >>> details = analyze(model, convention="sdm2020")   # one row per weight matrix
 >>> summarize(details)                               # alpha-hat, log norm, ...
+
+The names below are imported from their modules on first use, so that ``import htsr_utils``
+(and ``htsr --help``) does not pay for importing torch.
 """
 
-from .version import __version__
-from .cache import analyze_cached
-from .conventions import CONVENTIONS, Convention, get_convention
-from .esd import esd, esd_many
-from .explorer import explore
-from .many import ManyResult, analyze_many
-from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, analyze, fit_eigenvalues, summarize
-from .powerlaw_fit import PowerLawFit, fit_powerlaw
-from .weights import (
-    NoAnalyzableLayersError,
-    NonFiniteWeightsError,
-    SkippedLayer,
-    WeightFileError,
-    WeightMatrix,
-    load_state_dict,
-    weight_matrices,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CONVENTIONS", "Convention", "DETAIL_COLUMNS", "ManyResult", "analyze_cached", "analyze_many", "NoAnalyzableLayersError",
-    "NonFiniteWeightsError", "PowerLawFit", "SUMMARY_METRICS", "SkippedLayer",
-    "WeightFileError", "WeightMatrix", "analyze", "esd", "esd_many", "fit_eigenvalues", "fit_powerlaw", "get_convention",
-    "load_state_dict", "summarize", "weight_matrices", "__version__",
-]
+import importlib
+from typing import Any
+
+from .version import __version__  # noqa: E402
+
+# Imported here (NumPy only) so that ``htsr_utils.esd`` is the function, not the module.
+from .esd import esd, esd_many  # noqa: E402
+
+#: Public name -> module that defines it.
+_EXPORTS = {
+    "analyze_cached": "cache",
+    "CONVENTIONS": "conventions", "Convention": "conventions", "get_convention": "conventions",
+    "ManyResult": "many", "analyze_many": "many",
+    "explore": "explorer",
+    "DETAIL_COLUMNS": "metrics", "SUMMARY_METRICS": "metrics", "analyze": "metrics",
+    "fit_eigenvalues": "metrics", "summarize": "metrics",
+    "PowerLawFit": "powerlaw_fit", "fit_powerlaw": "powerlaw_fit",
+    "NoAnalyzableLayersError": "weights", "NonFiniteWeightsError": "weights",
+    "SkippedLayer": "weights", "WeightFileError": "weights", "WeightMatrix": "weights",
+    "load_state_dict": "weights", "weight_matrices": "weights",
+}
+
+__all__ = [*_EXPORTS, "esd", "esd_many", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'htsr_utils' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,27 +2,30 @@
 
 Run ``htsr --help`` or ``htsr <command> --help``.  This module only parses arguments and
 prints; the work is done by :mod:`htsr_utils.many` and :mod:`htsr_utils.reproduce`.
+
+Help and usage errors are instant: pandas, torch and the modules that need them are imported
+inside the commands, where an interrupt (Ctrl-C), even during those imports, ends the command
+with one line and exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from . import paths, zoo
+from . import paths
 from .conventions import CONVENTIONS
-from .esd import esd_many
-from .many import ModelAnalysisError, analyze_many, process_pool
-from .reproduce import report_table, run_notebooks, skipped_notes
-from .weights import WeightMatrix, weight_matrices
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROG = "htsr"
 
@@ -50,14 +53,30 @@ EPILOG = f"""\
 
 environment:
   HTSR_OFFLINE=1     never download weights (fail at once when a file is missing)
-  HTSR_RESULTS_DIR   results cache folder (default: data/results in the repository)
+  HTSR_RESULTS_DIR   results cache folder (default: data/results in the repository;
+                     for an installed package $XDG_CACHE_HOME/htsr/results, ~/.cache/htsr/results)
   TORCH_HOME, HTSR_PYTORCHCV_ROOT   where torchvision / pytorchcv weight files are cached
 
 exit status: 0 success; 1 some models skipped (weights unavailable) or notebooks failed;
-2 bad input or a failed analysis (one line on stderr)."""
+2 bad input or a failed analysis (one line on stderr); 130 interrupted (Ctrl-C)."""
 
-#: Errors caused by the input, reported as one line with exit status 2.
-_INPUT_ERRORS = (zoo.UnknownModelError, ModelAnalysisError, FileNotFoundError, ValueError)
+#: ANSI terminal escape sequences, removed from error messages.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class UsageError(ValueError):
+    """A command-line argument that cannot be used (reported before any work, exit 2)."""
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by the input, reported as one line with exit status 2."""
+    errors: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError)
+    zoo, many = sys.modules.get(f"{__package__}.zoo"), sys.modules.get(f"{__package__}.many")
+    if zoo is not None:
+        errors += (zoo.UnknownModelError,)
+    if many is not None:
+        errors += (many.ModelAnalysisError,)
+    return errors
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="analyze N models at once in separate processes (default: 1)")
     analyze.add_argument("--plot", action="store_true",
                          help="also write <model>_esd.png: the pooled ESD and a power-law fit")
+    analyze.add_argument("--no-progress", dest="progress", action="store_false",
+                         help="no progress bar (default: one on stderr when it is a terminal; "
+                              "for one model it shows the eigenvalue work done)")
     analyze.set_defaults(run=_analyze)
 
     reproduce = commands.add_parser(
@@ -143,23 +165,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``htsr`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``htsr`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments; default ``sys.argv[1:]``.  When None (the ``htsr`` program), an
+        interrupt ends the process at once (``os._exit(130)``): eigenvalue workers in the
+        middle of a LAPACK call cannot be stopped, and the process must not wait for them.
+
+    Returns
+    -------
+    int
+        The exit status (see ``htsr --help``).
+    """
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args)
-    except _INPUT_ERRORS as exc:
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        if argv is None:
+            sys.stdout.flush()
+            os._exit(130)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        if not isinstance(exc, _input_errors()):
+            raise
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # unquoted
+        message = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+        print(f"{PROG}: error: {_ANSI.sub('', message)}", file=sys.stderr)
+        return 2
 
 
 def _list_models(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import zoo
+
     specs = {name: zoo.get_spec(name) for name in zoo.list_models(family=args.family)}
     print(_left_aligned(pd.DataFrame({"model": list(specs),
                                       "family": [s.family for s in specs.values()],
@@ -192,23 +237,53 @@ def _left_aligned(table: pd.DataFrame) -> str:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    out_problem = _out_dir_problem(args.out)
+    if out_problem:
+        raise UsageError(f"--out {args.out}: {out_problem}")
+    from .cache import check_results_dir
+    from .fileio import atomic_write
+    from .many import analyze_many, process_pool
+
+    check_results_dir()
     pool = process_pool(args.jobs) if args.jobs > 1 else None
     with pool or contextlib.nullcontext():
-        result = analyze_many(args.models, args.weights, args.convention, executor=pool,
-                              progress=sys.stderr.isatty())
+        try:
+            result = analyze_many(args.models, args.weights, args.convention, executor=pool,
+                                  progress=args.progress and sys.stderr.isatty())
+        except KeyboardInterrupt:
+            for child in multiprocessing.active_children():  # the pool's workers, before the
+                child.terminate()                           # pool waits for their tasks
+            raise
     for row in result.skipped.itertuples():
         print(f"{PROG}: skipped: {row.reason} {row.how_to_fix}", file=sys.stderr)
     if result.summary.empty:
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
     for name, details in result.details.groupby("model", sort=False):
-        details.to_csv(args.out / f"{name}.csv", index=False)
+        atomic_write(args.out / f"{name}.csv", details.to_csv(index=False))
         if args.plot:
-            _plot_esd(name, args.weights, args.convention, details, args.out / f"{name}_esd.png")
-    result.summary.to_csv(args.out / "summary.csv")
+            _plot_esd(name, args.weights, args.convention, args.out / f"{name}_esd.png")
+    atomic_write(args.out / "summary.csv", result.summary.to_csv())
     print(_summary_text(result.summary))
+    print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}")
     print(f"per-matrix tables written to {args.out}/")
     return 1 if len(result.skipped) else 0
+
+
+def _out_dir_problem(out: Path) -> str:
+    """Why ``--out`` cannot receive the tables, or ``""``."""
+    from .cache import unwritable_folder_problem
+
+    if out.exists() and not out.is_dir():
+        return "is an existing file; give a folder"
+    return unwritable_folder_problem(out)
+
+
+def _weights_text(weights: str) -> str:
+    if weights == "pretrained":
+        return "pretrained (published weights)"
+    if weights == "random":
+        return "random (initialisation, seed 0)"
+    return f"checkpoint file {weights}"
 
 
 def _summary_text(summary: pd.DataFrame) -> str:
@@ -222,6 +297,8 @@ def _summary_text(summary: pd.DataFrame) -> str:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import report_table, run_notebooks, skipped_notes
+
     results = run_notebooks(args.notebooks_dir, args.build_dir, only=args.only or None,
                             parameters={"weights": args.weights, "quick": args.quick})
     print(_left_aligned(report_table(results)))
@@ -231,32 +308,29 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _plot_esd(name: str, weights: str, convention: str, details: pd.DataFrame, path: Path) -> None:
-    """Write the pooled ESD of a model, and the ESD and power-law fit of its largest matrix."""
+def _plot_esd(name: str, weights: str, convention: str, path: Path) -> None:
+    """Write the pooled ESD of a model, and the ESD and power-law fit of its largest matrix.
+
+    The ESDs come from the results cache entry the analysis just read or wrote.
+    """
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
+    from .cache import analyze_cached
     from .plots import plot_esd, save_figure
 
-    matrices = weight_matrices(zoo.load_model(name, weights), convention).matrices
-    spectra = esd_many([m.matrix for m in matrices])
-    pooled = np.concatenate(spectra)
-    ax = plot_esd(pooled, title=f"{name}: pooled ESD", weights=weights, color="#aaaaaa",
-                  label=f"all {len(matrices)} matrices")
-    fitted = details[details["status"] == "ok"]
-    if len(fitted):
-        row = fitted.loc[(fitted["N"] * fitted["M"]).idxmax()]
-        evals = [e for m, e in zip(matrices, spectra) if _same_matrix(m, row)]
-        plot_esd(np.concatenate(evals), fit=row, ax=ax, title=f"{name}: pooled ESD",
+    details, esds = analyze_cached(name, weights, convention, return_esds=True)
+    ax = plot_esd(np.concatenate(esds), title=f"{name}: pooled ESD", weights=weights,
+                  color="#aaaaaa", label=f"all {len(esds)} ESDs")
+    fitted = np.flatnonzero(details["status"].to_numpy() == "ok")
+    if fitted.size:
+        sizes = (details["N"] * details["M"]).to_numpy()[fitted]
+        largest = int(fitted[np.argmax(sizes)])
+        row = details.iloc[largest]
+        plot_esd(esds[largest], fit=row, ax=ax, title=f"{name}: pooled ESD",
                  weights=weights, label=f"largest: {row.layer}")
     save_figure(ax.figure, path, formats=("png",))
-
-
-def _same_matrix(matrix: WeightMatrix, row: pd.Series) -> bool:
-    """Whether an extracted matrix is (part of, for a pooled layer) a row of the details."""
-    if matrix.layer != row.layer:
-        return False
-    return pd.isna(row.slice) or ",".join(map(str, matrix.slice or ())) == row.slice
 
 
 if __name__ == "__main__":

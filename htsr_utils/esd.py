@@ -43,14 +43,17 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import threading
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 from .threads import N_CPUS, one_thread_per_call
+
+if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at import time
+    import torch
+    from tqdm import tqdm
 
 __all__ = ["esd", "esd_many"]
 
@@ -112,6 +115,7 @@ def esd_many(
     method: Method = "gram",
     device: str = "cpu",
     progress: tqdm | None = None,
+    count: Literal["matrices", "work"] = "matrices",
 ) -> list[np.ndarray]:
     """:func:`esd` of several batches (e.g. every layer of a model), scheduled together.
 
@@ -126,7 +130,13 @@ def esd_many(
     method, device
         As for :func:`esd`.
     progress : tqdm, optional
-        A progress bar advanced by one per matrix whose eigenvalues are done.
+        A progress bar, advanced as each unit of work (a few matrices, one block of a large
+        product, one eigensolver) is done.
+    count : {"matrices", "work"}
+        What ``progress`` counts: ``"matrices"`` whose eigenvalues are done (its ``total`` is
+        the caller's); ``"work"``, in multiply-adds: its ``total`` is increased by the
+        planned work of these batches, so that it moves in proportion to the time spent
+        (the costliest matrices run first, so counting matrices stalls at the start).
 
     Returns
     -------
@@ -136,15 +146,20 @@ def esd_many(
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
     stacks = [_tall_stack(batch) for batch in batches]
+    if count not in ("matrices", "work"):
+        raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
+    if progress is not None and count == "work":
+        progress.total += sum(_stack_cost(s, method) for s in stacks)
+        progress.refresh()
     if device == "cpu":
         outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
-        _Schedule(N_WORKERS, progress).run(_plan(stacks, outs, method))
+        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method))
     else:
         outs = []
         for stack in stacks:
             outs.append(_esd_torch(stack, method, device))
             if progress is not None:
-                progress.update(stack.shape[0])
+                progress.update(_stack_cost(stack, method) if count == "work" else stack.shape[0])
     for out in outs:
         np.maximum(out, 0.0, out=out)
     return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
@@ -156,15 +171,21 @@ def _tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         raise ValueError(f"esd expects a matrix or a batch of matrices, got shape {tuple(batch.shape)}")
     stack = batch[None] if batch.ndim == 2 else batch
     if stack.shape[1] < stack.shape[2]:
-        stack = stack.transpose(1, 2) if isinstance(stack, torch.Tensor) else stack.transpose(0, 2, 1)
+        stack = stack.transpose(1, 2) if _is_tensor(stack) else stack.transpose(0, 2, 1)
     return stack
 
 
 # --------------------------------------------------------------------------- CPU kernels
 
 
+def _is_tensor(array: object) -> bool:
+    """Whether ``array`` is a torch tensor (without importing torch if nothing has)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(array, torch.Tensor)
+
+
 def _as_float64(stack: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(stack, torch.Tensor):
+    if _is_tensor(stack):
         stack = stack.detach().cpu().numpy()
     return np.asarray(stack, dtype=np.float64)
 
@@ -180,6 +201,8 @@ def _gram(stack: np.ndarray | torch.Tensor) -> np.ndarray:
 def _eigvalsh(grams: np.ndarray) -> np.ndarray:
     """Ascending eigenvalues of symmetric matrices, by the faster single-threaded solver."""
     if grams.shape[-1] >= TORCH_EIGH_MIN_DIM:
+        import torch
+
         torch.set_num_threads(1)  # OpenMP keeps the limit per thread
         return torch.linalg.eigvalsh(torch.from_numpy(grams)).numpy()
     return np.linalg.eigvalsh(grams)
@@ -199,13 +222,18 @@ def _matrix_cost(n: int, m: int, method: str) -> float:
     return float(n) * m * m + _EIGH_COST * m**3
 
 
+def _stack_cost(stack, method: str) -> float:
+    """Estimated cost of a ``(k, N, M)`` stack, in multiply-adds of a product."""
+    return stack.shape[0] * _matrix_cost(stack.shape[1], stack.shape[2], method)
+
+
 def _blocked(n: int, m: int, method: str) -> bool:
     return method == "gram" and n >= 2 * ROW_BLOCK and float(n) * m * m >= BLOCKED_PRODUCT_MIN
 
 
 def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tuple[float, Callable]]:
     """Units of work ``(priority, job)``; a job may submit follow-up units."""
-    total = sum(s.shape[0] * _matrix_cost(s.shape[1], s.shape[2], method) for s in stacks)
+    total = sum(_stack_cost(s, method) for s in stacks)
     target = total / (N_WORKERS * _UNITS_PER_WORKER)
     units: list[tuple[float, Callable]] = []
     for stack, out in zip(stacks, outs):
@@ -213,7 +241,7 @@ def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tup
         cost = _matrix_cost(n, m, method)
         if _blocked(n, m, method):
             for i in range(k):
-                units.extend(_BlockedGram(stack[i], out[i], priority=cost).units())
+                units.extend(_BlockedGram(stack[i], out[i], priority=cost, method=method).units())
             continue
         per_unit = int(max(1, min(k, target // cost, _UNIT_BYTES // (8 * n * m))))
         for lo in range(0, k, per_unit):
@@ -226,7 +254,7 @@ def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callabl
     def job(schedule: _Schedule) -> None:
         part = stack[lo:hi]
         out[lo:hi] = _svd_evals(part) if method == "svd" else _eigvalsh(_gram(part))
-        schedule.done(hi - lo)
+        schedule.done(hi - lo, (hi - lo) * _matrix_cost(stack.shape[1], stack.shape[2], method))
 
     return job
 
@@ -234,8 +262,10 @@ def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callabl
 class _BlockedGram:
     """``W^T W`` of one large matrix as a sum over row blocks, then its eigenvalues."""
 
-    def __init__(self, matrix, out: np.ndarray, priority: float) -> None:
+    def __init__(self, matrix, out: np.ndarray, priority: float, method: str) -> None:
         self.matrix, self.out, self.priority = matrix, out, priority
+        n, m = matrix.shape
+        self.eigen_cost = _matrix_cost(n, m, method) - float(n) * m * m
         self.n_blocks = -(-matrix.shape[0] // ROW_BLOCK)
         self.finished: dict[int, np.ndarray] = {}
         self.next_block = 0
@@ -247,7 +277,8 @@ class _BlockedGram:
 
     def _block_job(self, block: int) -> Callable:
         def job(schedule: _Schedule) -> None:
-            part = _gram(self.matrix[block * ROW_BLOCK : (block + 1) * ROW_BLOCK])
+            rows = self.matrix[block * ROW_BLOCK : (block + 1) * ROW_BLOCK]
+            part = _gram(rows)
             with self.lock:  # add in block order, whatever order the blocks finish in
                 self.finished[block] = part
                 while self.next_block in self.finished:
@@ -258,6 +289,7 @@ class _BlockedGram:
                         self.total += part
                     self.next_block += 1
                 complete = self.next_block == self.n_blocks
+            schedule.done(0, float(rows.shape[0]) * rows.shape[1] ** 2)
             if complete:
                 schedule.submit(self.priority, self._eigen_job)
 
@@ -266,22 +298,33 @@ class _BlockedGram:
     def _eigen_job(self, schedule: _Schedule) -> None:
         self.out[:] = _eigvalsh(self.total)
         self.total = None
-        schedule.done(1)
+        schedule.done(1, self.eigen_cost)
 
 
 # --------------------------------------------------------------------------- scheduling
 
 
 class _Schedule:
-    """Run jobs on ``n_workers`` threads, highest priority first; jobs may submit more jobs."""
+    """Run jobs on ``n_workers`` threads, highest priority first; jobs may submit more jobs.
 
-    def __init__(self, n_workers: int, progress: tqdm | None) -> None:
+    The workers are daemon threads and the calling thread waits for them in short timed
+    joins, so a ``KeyboardInterrupt`` reaches it at once.  It then sets a stop flag: no
+    worker starts another unit, each ends after the unit it is in (a BLAS / LAPACK call
+    cannot be cancelled), and the interrupt propagates without waiting for them.
+    """
+
+    #: Seconds between the calling thread's checks for an interrupt.
+    POLL_S = 0.05
+
+    def __init__(self, n_workers: int, progress: tqdm | None, count: str = "matrices") -> None:
         self.n_workers = n_workers
         self.progress = progress
+        self.count = count
         self._heap: list = []
         self._order = itertools.count()
         self._pending = 0
         self._error: BaseException | None = None
+        self._stop = False
         self._cv = threading.Condition()
 
     def submit(self, priority: float, job: Callable) -> None:
@@ -290,11 +333,12 @@ class _Schedule:
             self._pending += 1
             self._cv.notify()
 
-    def done(self, n_matrices: int) -> None:
-        """Advance the progress bar by ``n_matrices`` finished matrices."""
+    def done(self, matrices: int, work: float) -> None:
+        """Advance the progress bar by the matrices finished or the multiply-adds done."""
         if self.progress is not None:
             with self._cv:
-                self.progress.update(n_matrices)
+                if not self._stop:
+                    self.progress.update(work if self.count == "work" else matrices)
 
     def run(self, units: Sequence[tuple[float, Callable]]) -> None:
         for priority, job in units:
@@ -304,20 +348,32 @@ class _Schedule:
             if n_threads <= 1:
                 self._work()
             else:
-                threads = [threading.Thread(target=self._work, name=f"htsr-esd-{i}") for i in range(n_threads)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
+                threads = [threading.Thread(target=self._work, name=f"htsr-esd-{i}", daemon=True)
+                           for i in range(n_threads)]
+                try:
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        while thread.is_alive():
+                            thread.join(self.POLL_S)
+                except BaseException:
+                    self.stop()
+                    raise
         if self._error is not None:
             raise self._error
+
+    def stop(self) -> None:
+        """Let no worker start another unit."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
 
     def _work(self) -> None:
         while True:
             with self._cv:
-                while not self._heap and self._pending and self._error is None:
+                while not self._heap and self._pending and self._error is None and not self._stop:
                     self._cv.wait()
-                if not self._heap or self._error is not None:
+                if not self._heap or self._error is not None or self._stop:
                     return
                 _, _, job = heapq.heappop(self._heap)
             try:
@@ -335,6 +391,8 @@ class _Schedule:
 
 
 def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:
+    import torch
+
     w = torch.as_tensor(stack).to(device=device, dtype=torch.float64)
     with torch.no_grad():
         if method == "gram":

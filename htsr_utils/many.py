@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .cache import analyze_cached, default_results_dir
+from .cache import analyze_cached, check_results_dir
 from .conventions import get_convention
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
 from .reference_data import accuracy_for
@@ -91,7 +91,8 @@ def analyze_many(
     results_dir : Path, optional
         Results cache folder; default :func:`htsr_utils.cache.default_results_dir`.
     progress : bool, default True
-        Progress bar over models.
+        Progress bar (stderr) over models; for a single model analyzed in this process,
+        over its eigenvalue work instead.
     snapshot : {"latest", "paper"}, default "latest"
         Architectures and pretrained files of :func:`htsr_utils.zoo.load_model`; the
         reported accuracies joined are those of the same snapshot.
@@ -103,8 +104,9 @@ def analyze_many(
     Raises
     ------
     UnknownModelError, ValueError, FileNotFoundError
-        Before any work: an unknown model name, convention or snapshot, or a ``weights``
-        path that is not a file.
+        Before any work: an unknown model name, convention or snapshot, a ``weights`` path
+        that is not a file, or a results folder that cannot be written (the message names
+        ``HTSR_RESULTS_DIR`` when the folder comes from it).
     ModelAnalysisError
         A model failed for another reason than unavailable weights (the message names
         it); pending models are cancelled.
@@ -118,10 +120,12 @@ def analyze_many(
     if weights not in ("pretrained", "random") and not Path(weights).is_file():
         raise FileNotFoundError(
             f"weights must be 'pretrained', 'random' or a checkpoint file; no such file: {weights}")
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    folder = check_results_dir(Path(results_dir) if results_dir is not None else None)
+    single = len(names) == 1 and executor is None
     task = functools.partial(analyze_cached, weights=weights, convention=conv,
-                             results_dir=folder.resolve(), snapshot=snapshot)
-    tables, skipped = _collect(names, task, executor, progress)
+                             results_dir=folder.resolve(), snapshot=snapshot,
+                             progress=progress and single)
+    tables, skipped = _collect(names, task, executor, progress and not single)
     details = (pd.concat([tables[n] for n in names if n in tables], ignore_index=True)
                if tables else pd.DataFrame(columns=["model", *DETAIL_COLUMNS]))
     details.attrs = {"convention": conv, "weights": os.fspath(weights), "snapshot": snapshot}
@@ -135,7 +139,8 @@ def process_pool(max_workers: int) -> ProcessPoolExecutor:
     Workers are spawned (forking a process whose torch / OpenMP threads have run can
     deadlock) and each uses ``cpu_count // max_workers`` BLAS and torch threads: with the
     default of one thread per core in every worker, busy-waiting BLAS threads slow the
-    eigenvalue computations down several times.
+    eigenvalue computations down several times.  Workers ignore Ctrl-C (SIGINT, which a
+    terminal sends to the whole process group): the caller handles the interrupt.
 
     Parameters
     ----------
@@ -152,7 +157,11 @@ def process_pool(max_workers: int) -> ProcessPoolExecutor:
 
 
 def _limit_threads(threads: int) -> None:
+    import signal
+
     import threadpoolctl
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     threadpoolctl.threadpool_limits(threads)

@@ -30,6 +30,9 @@ SUMMARY_METRICS = [
     "log_alpha_norm", "L", "N_alpha",
 ]
 
+#: Multiple of ``size * eps * lambda_max`` at or below which eigenvalues are round-off.
+ROUNDOFF_FACTOR = 1.0
+
 #: ``alpha`` below / above these bounds gets the weightwatcher warning.
 OVER_TRAINED_ALPHA = 2.0
 UNDER_TRAINED_ALPHA = 6.0
@@ -54,7 +57,8 @@ def analyze(
     device : str
         Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
     progress : bool
-        Show a progress bar over matrices.
+        Show a progress bar (stderr) of the eigenvalue work, counted in multiply-adds so
+        that it moves in proportion to the time spent.
     return_esds : bool
         Also return each row's ESD (sorted eigenvalues, convention scale applied, smallest
         dropped where the convention drops it; pooled over the slices of a pooled layer).
@@ -64,8 +68,11 @@ def analyze(
     -------
     DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
         Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
-        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those above
-        the convention's ``eval_floor`` and 0, which the fit uses.
+        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those the
+        fit uses (:func:`fit_eigenvalues`: above the convention's ``eval_floor`` and the
+        round-off level).  ``status``: ``"ok"``, ``"zero_matrix"``, ``"rank_deficient"``
+        (fewer than two distinct eigenvalues above round-off, e.g. a constant matrix),
+        ``"too_few_values"`` or ``"below_min_dim"``.
         ``alpha_weighted = alpha * log10(lambda_max)``, ``log_norm = log10 ||W||_F``
         (``log10 ||W||_F^2`` for conventions with ``squared_log_norm``, as weightwatcher),
         ``log_norm_sq = log10 ||W||_F^2``,
@@ -86,13 +93,13 @@ def analyze(
     rows: list[dict] = []
     esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
-    with tqdm(desc="matrices", unit="matrix", total=0, disable=not progress, leave=False) as bar:
+    with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
+              disable=not progress, leave=False) as bar:
         for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
-            bar.total += sum(item.batch.shape[0] for item in layers)
-            bar.refresh()
-            spectra = esd_many([item.batch for item in layers], device=device, progress=bar)
+            spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
+                               count="work")
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv):
                     rows.append(row)
@@ -114,7 +121,10 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     """The eigenvalues of an ESD that the power-law fit sees under ``convention``.
 
     The one definition used by :func:`analyze`, the tables and every ESD plot: the values
-    above the convention's ``eval_floor`` (and above 0).
+    above the convention's ``eval_floor`` and above the round-off level
+    :func:`roundoff_level`: eigenvalues of a float64 Gram matrix below it are
+    indistinguishable from rounding errors of the largest one (the zero eigenvalues of a
+    rank-deficient matrix come out as such noise).
 
     Parameters
     ----------
@@ -129,7 +139,25 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     """
     conv = get_convention(convention)
     esd = np.asarray(esd, dtype=float)
-    return esd[esd > max(conv.eval_floor, 0.0)]
+    return esd[esd > max(conv.eval_floor, roundoff_level(esd))]
+
+
+def roundoff_level(esd: np.ndarray) -> float:
+    """Eigenvalues of ``esd`` at or below this level are round-off.
+
+    Parameters
+    ----------
+    esd : ndarray
+        Eigenvalues of one ESD.
+
+    Returns
+    -------
+    float
+        ``ROUNDOFF_FACTOR * esd.size * eps * max(esd)`` (0 for an empty or all-zero ESD).
+    """
+    if esd.size == 0:
+        return 0.0
+    return max(float(ROUNDOFF_FACTOR * esd.size * np.finfo(np.float64).eps * esd.max()), 0.0)
 
 
 def _windows(
@@ -190,6 +218,9 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
         return row | {"status": "below_min_dim"}
     if lambda_max <= 0:
         return row | {"status": "zero_matrix"}
+    if np.unique(kept).size < 2 and np.count_nonzero(evals > max(conv.eval_floor, 0.0)) > kept.size:
+        # nothing but round-off below the largest eigenvalue: no tail to fit
+        return row | {"status": "rank_deficient"}
     fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
     row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
             "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}

@@ -24,9 +24,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["build_dir", "figures_dir", "notebooks_dir", "repo_root", "results_dir"]
+__all__ = ["RESULTS_DIR_VARIABLE", "build_dir", "figures_dir", "is_checkout", "notebooks_dir", "repo_root",
+           "results_dir"]
 
 _ROOT = Path(__file__).resolve().parents[1]
+
+#: The environment variable that sets the results folder.
+RESULTS_DIR_VARIABLE = "HTSR_RESULTS_DIR"
+
+
+def is_checkout() -> bool:
+    """Whether the package runs from a compendium checkout (not an installed wheel)."""
+    return (_ROOT / "pyproject.toml").is_file()
 
 
 def repo_root() -> Path:
@@ -40,9 +49,15 @@ def figures_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """The results cache: ``$HTSR_RESULTS_DIR`` if set, else ``<repo>/data/results``."""
-    env = os.environ.get("HTSR_RESULTS_DIR")
-    return Path(env).expanduser() if env else _ROOT / "data" / "results"
+    """The results cache: ``$HTSR_RESULTS_DIR`` if set, else ``<repo>/data/results`` in a
+    checkout, else ``$XDG_CACHE_HOME/htsr/results`` (``~/.cache/htsr/results``) for an installed
+    package."""
+    env = os.environ.get(RESULTS_DIR_VARIABLE)
+    if env:
+        return Path(env).expanduser()
+    if is_checkout():
+        return _ROOT / "data" / "results"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "htsr" / "results"
 
 
 def build_dir() -> Path:

@@ -316,11 +316,14 @@ def _truncated_mle_beta(mean_log_ratio: np.ndarray, log_range: np.ndarray) -> np
     With ``t = ln(xmax / xmin)`` and ``m`` the mean of ``ln(x / xmin)`` over the tail, the
     score equation is ``h(beta * t) = m / t`` with ``h(u) = 1/u - 1/(e^u - 1)``, which
     decreases monotonically from 1 (u -> -inf) through 1/2 (u = 0) to 0, so bisection on
-    ``u`` converges for every candidate at once.
+    ``u`` converges for every candidate at once.  The bracket is ``[-2000, 2000]`` widened
+    where the root lies outside it: ``1 + 1/u < h(u) < 1/u`` bounds the root by
+    ``-1 / (1 - m/t) < u < t / m``.
     """
     target = mean_log_ratio / log_range
-    lo = np.full(target.shape, -2000.0)
-    hi = np.full(target.shape, 2000.0)
+    with np.errstate(divide="ignore"):
+        lo = np.minimum(-2000.0, -2.0 / (1.0 - target))
+        hi = np.maximum(2000.0, 2.0 / target)
     for _ in range(80):
         mid = 0.5 * (lo + hi)
         above = _h(mid) > target

@@ -1,5 +1,9 @@
 """Loaders for the reference tables shipped in ``data/`` (see ``data/README.md``).
 
+The tables are read from ``htsr_utils/data``: in a checkout of the compendium a symbolic link
+to its ``data/`` folder, in an installed package (``pip install .``) a copy of the tables
+(package data), so analyses work whether or not the package runs from a checkout.
+
 ``reported_accuracy.csv`` holds the ImageNet accuracies reported for each model, one row
 per (model, source snapshot); ``published_values.csv`` the authors' published per-model
 metric values, only ever shown as "published" next to computed values.
@@ -12,11 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = [
-    "DATA_DIR", "SNAPSHOTS", "accuracy_for", "join_reference", "published_values", "reported_accuracy", "top1_for",
-]
+__all__ = ["DATA_DIR", "SNAPSHOTS", "accuracy_for", "join_reference", "published_values",
+           "reported_accuracy", "top1_for"]
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+#: Where the reference tables are read (package data).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
 
 # Which accuracy snapshot each named choice takes, per library.
 SNAPSHOTS = {

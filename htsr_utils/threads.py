@@ -17,7 +17,6 @@ import os
 import threading
 from typing import Iterator
 
-import torch
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["N_CPUS", "one_thread_per_call"]
@@ -42,6 +41,8 @@ def one_thread_per_call() -> Iterator[None]:
     ------
     None
     """
+    import torch  # here, not at import time: ``htsr --help`` must not wait for torch
+
     with _lock:
         if _state["depth"] == 0:
             _state["limiter"] = _controller().limit(limits=1)

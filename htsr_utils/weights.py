@@ -1,10 +1,30 @@
 """Extraction of layer weight matrices from PyTorch models, state dicts and weight files.
 
-A Linear weight gives one matrix; a Conv2d weight of shape ``(out, in, kh, kw)`` gives one
-``(out, in)`` matrix per kernel position (or, for the pooled convention, one ESD per layer);
-a Conv1d weight one matrix per kernel position; an Embedding weight (only for conventions
-with ``embeddings=True``) one matrix.  Every matrix is oriented so that ``N >= M``.  Layers
-that are not analyzed are returned with the reason.
+Which tensors are analyzed is decided from the state-dict key of each tensor, so a module, its
+``state_dict()`` and the saved ``.pth`` / ``.safetensors`` file give the same matrices:
+
+- Only tensors whose key ends in ``.weight`` (or is ``weight``) are layer weights, as in
+  weightwatcher 0.7.7.  A Linear weight gives one matrix; a Conv2d weight of shape
+  ``(out, in, kh, kw)`` one ``(out, in)`` matrix per kernel position (or, for the pooled
+  convention, one ESD per layer); a Conv1d weight one matrix per kernel position; an
+  Embedding weight (only for conventions with ``embeddings=True``) one matrix.  The layer
+  type comes from the module when there is one, else from the tensor's dimension.
+- Recurrent weights (``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``: ``weight_ih_l<k>``,
+  ``weight_hh_l<k>``, ``weight_hr_l<k>``, also ``_reverse``) hold the matrices of all gates
+  stacked in one tensor; attention input projections (``nn.MultiheadAttention``:
+  ``in_proj_weight``, ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight``) stack the
+  query, key and value matrices.  No convention analyzes them (weightwatcher 0.7.7 skips
+  them too); the attention output projection ``out_proj.weight`` is an ``nn.Linear`` and is
+  analyzed like any Linear layer.
+- Every weight not analyzed (1-D weights of normalization layers, the tensors above,
+  layers the convention excludes) and every other tensor of two or more dimensions is
+  listed in ``skipped`` with the reason; 0-D and 1-D tensors other than weights (biases,
+  normalization statistics, counters) are never matrices and are not listed.
+
+Every matrix is oriented so that ``N >= M``.  Only analyzed matrices are checked for NaN / Inf.
+Layers come in state-dict order; a ``.safetensors`` file stores its keys sorted by name, so
+from such a file the rows (and ``layer_index``, hence the "last layer" of alpha-hat*) follow
+that order, while every per-matrix value is the same.
 """
 
 from __future__ import annotations
@@ -13,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Union
+
+import re
 
 import numpy as np
 import torch
@@ -93,10 +115,12 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
     Parameters
     ----------
     model : nn.Module, state dict, or path to a ``.safetensors`` / ``.pt`` / ``.pth`` file
-        Modules are walked with ``named_modules``: ``nn.Linear``, ``nn.Conv2d``,
-        ``nn.Conv1d`` and Hugging Face GPT-2 style ``Conv1D``.  For a state dict or a file,
-        the layer type is inferred from the tensor's dimension (2-D Linear, 3-D Conv1d,
-        4-D Conv2d; keys containing "embed" are embeddings).
+        The tensors are taken by state-dict key (see the module docstring), so the three
+        forms give the same matrices.  For a module the layer type is the owning module's:
+        ``nn.Linear``, ``nn.Conv2d``, ``nn.Conv1d`` and Hugging Face GPT-2 style ``Conv1D``
+        are analyzed.  For a state dict or a file it is inferred from the tensor's
+        dimension (2-D Linear, 3-D Conv1d, 4-D Conv2d; keys containing "embed" are
+        embeddings).
     convention : str or Convention
         See :mod:`htsr_utils.conventions`.
 
@@ -130,35 +154,58 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
 def iter_layers(
     model: ModelLike, convention: str | Convention = "sdm2020"
 ) -> Iterator[LayerWeights | SkippedLayer]:
-    """Yield, in model order, each layer's stacked matrices or the reason it is skipped."""
+    """Yield, in state-dict order, each layer's stacked matrices or the reason it is skipped."""
     conv = get_convention(convention)
     index = 0
-    for name, layer_type, weight, groups in _named_weights(model):
-        item = _layer_weights(name, layer_type, weight, groups, conv, index)
-        if isinstance(item, LayerWeights) and not item.below_min_dim:
-            index += 1
+    for item in _named_weights(model):
+        if not isinstance(item, SkippedLayer):
+            item = _layer_weights(*item, conv, index)
+            if isinstance(item, LayerWeights) and not item.below_min_dim:
+                index += 1
         yield item
 
 
-def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, int]]:
-    """Yield ``(layer name, layer type, weight, groups)`` for every weight in ``model``."""
+#: State-dict key endings of recurrent weights (all gates stacked in one tensor).
+_RECURRENT_KEY = re.compile(r"weight_(ih|hh|hr)_l\d+(_reverse)?")
+#: State-dict key endings of attention input projections (query, key, value stacked).
+_ATTENTION_IN_KEY = re.compile(r"(in|q|k|v)_proj_weight")
+
+
+def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, int] | SkippedLayer]:
+    """The tensors of ``model`` by state-dict key: ``(layer, type, weight, groups)`` for a
+    layer weight, a :class:`SkippedLayer` for another tensor of two or more dimensions."""
     if isinstance(model, (str, Path)):
         model = load_state_dict(model)
     if isinstance(model, nn.Module):
-        for name, module in model.named_modules():
-            weight = getattr(module, "weight", None)
-            if isinstance(weight, torch.Tensor):
-                yield name, _module_type(module), weight, int(getattr(module, "groups", 1))
-        return
-    if isinstance(model, Mapping):
-        for key, tensor in model.items():
-            if isinstance(tensor, torch.Tensor):
-                layer = key[: -len(".weight")] if key.endswith(".weight") else key
-                yield layer, _tensor_type(key, tensor), tensor, 1
-        return
-    raise TypeError(
-        f"model must be an nn.Module, a state dict or a weight file path, not {type(model).__name__}"
-    )
+        modules = dict(model.named_modules(remove_duplicate=False))
+        state: Mapping = model.state_dict(keep_vars=True)
+    elif isinstance(model, Mapping):
+        modules, state = {}, model
+    else:
+        raise TypeError(
+            f"model must be an nn.Module, a state dict or a weight file path, not {type(model).__name__}"
+        )
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        prefix, _, attr = key.rpartition(".")
+        module = modules.get(prefix)
+        if attr == "weight":
+            if module is not None:
+                yield prefix, _module_type(module), tensor, int(getattr(module, "groups", 1))
+            else:
+                yield prefix, _tensor_type(key, tensor), tensor, 1
+            continue
+        if tensor.ndim < 2:  # biases, normalization statistics, counters
+            continue
+        kind = type(module).__name__ if module is not None else f"{tensor.ndim}-D tensor"
+        if _RECURRENT_KEY.fullmatch(attr):
+            reason = "recurrent weight (the gates' matrices stacked in one tensor) is not analyzed"
+        elif _ATTENTION_IN_KEY.fullmatch(attr):
+            reason = "attention input projection (query, key and value stacked) is not analyzed"
+        else:
+            reason = f"{attr!r} is not a layer weight (only '<layer>.weight' tensors are analyzed)"
+        yield SkippedLayer(key, kind, reason)
 
 
 def _module_type(module: nn.Module) -> str:
@@ -203,11 +250,6 @@ def _layer_weights(
     # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
     # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
     w = w.numpy()
-    n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
-    if n_bad:
-        raise NonFiniteWeightsError(
-            f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
-        )
     batch, positions = _stack_slices(w, layer_type, groups, conv)
     if batch is None:
         return SkippedLayer(name, layer_type, positions)
@@ -225,6 +267,11 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
     if conv.max_n and n > conv.max_n:
         return SkippedLayer(name, layer_type, f"N = {n} > max_n = {conv.max_n}")
+    n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
+    if n_bad:  # checked only on what is analyzed
+        raise NonFiniteWeightsError(
+            f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
+        )
     return LayerWeights(
         layer=name,
         layer_type=layer_type,
@@ -272,14 +319,20 @@ def _scale(layer_type: str, count: int, n: int, conv: Convention) -> float:
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from a ``.safetensors`` file or a ``torch.save`` file.
 
+    Only tensors are unpickled (``torch.load(..., weights_only=True)``): a file that holds
+    a whole pickled model is refused rather than executed.
+
     Raises
     ------
     WeightFileError
-        If the file does not exist, cannot be read, or holds no tensors.
+        One line naming the file: it does not exist, is empty, is not a checkpoint, holds
+        a whole pickled model (save ``model.state_dict()`` instead), or holds no tensors.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(f"weight file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightFileError(f"weight file {path} is empty (0 bytes)")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -288,10 +341,22 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure means a bad file
-        raise WeightFileError(f"cannot read weight file {path}: {exc}") from exc
+        raise WeightFileError(_unreadable(path, exc)) from exc
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping) or not any(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightFileError(f"weight file {path} holds no tensors")
     return dict(state)
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """One line saying why ``path`` could not be read as a state dict."""
+    pickled = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    if pickled:
+        return (f"weight file {path} holds pickled Python objects ({pickled.group(1)}), not "
+                f"only tensors: a whole model saved with torch.save(model)? "
+                f"Save model.state_dict() instead")
+    kind = "safetensors file" if path.suffix == ".safetensors" else \
+        "PyTorch checkpoint (torch.save of a state dict)"
+    return f"weight file {path} is not a {kind}: {type(exc).__name__}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -161,3 +162,66 @@ def test_unreadable_or_missing_weight_file_names_the_file(tmp_path):
 def test_unknown_convention_is_rejected():
     with pytest.raises(ValueError, match="unknown convention 'sdm2021'.*sdm2020"):
         weight_matrices(nn.Linear(80, 60), "sdm2021")
+
+
+# --------------------------------------------------------------------------- issue 9
+
+
+def _recurrent_and_attention_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("lstm", nn.LSTM(256, 256, bidirectional=True))
+    model.add_module("head", nn.Linear(512, 256))
+    model.add_module("attention", nn.MultiheadAttention(128, 4))
+    return model
+
+
+@pytest.mark.parametrize("convention", ["sdm2020", "natcomm2021", "ww", "paper_text"])
+def test_module_state_dict_and_files_analyze_the_same_tensors(tmp_path, convention):
+    from safetensors.torch import save_file
+
+    model = _recurrent_and_attention_model()
+    state = model.state_dict()
+    torch.save(state, tmp_path / "w.pth")
+    save_file(state, str(tmp_path / "w.safetensors"))
+    reference = analyze(model, convention)
+    assert list(reference["layer"]) == ["head", "attention.out_proj"]
+    recurrent = {f"lstm.weight_{k}_l0{r}" for k in ("ih", "hh") for r in ("", "_reverse")}
+    skipped = {s["layer"]: s["reason"] for s in reference.attrs["skipped"]}
+    assert set(skipped) == recurrent | {"attention.in_proj_weight"}
+    assert all("recurrent" in skipped[k] for k in recurrent)
+    assert "query, key and value" in skipped["attention.in_proj_weight"]
+    for source in (state, tmp_path / "w.pth", str(tmp_path / "w.safetensors")):
+        other = analyze(source, convention)
+        if str(source).endswith(".safetensors"):  # the format stores keys sorted, not in order
+            other = other.sort_values("layer", key=lambda c: c.map(list(reference["layer"]).index))
+            other = other.reset_index(drop=True).assign(layer_index=reference["layer_index"])
+        pd.testing.assert_frame_equal(other, reference)
+        assert sorted((s["layer"], s["reason"]) for s in other.attrs["skipped"]) == \
+            sorted((s["layer"], s["reason"]) for s in reference.attrs["skipped"])
+
+
+def test_ww_convention_reads_the_tensors_weightwatcher_reads():
+    """weightwatcher 0.7.7 on the same module: recurrent and in_proj weights are not layers."""
+    ww = pytest.importorskip("weightwatcher")
+    import logging
+
+    model = _recurrent_and_attention_model()
+    logging.disable(logging.WARNING)
+    try:
+        theirs = ww.WeightWatcher(model=model).analyze()
+    finally:
+        logging.disable(logging.NOTSET)
+    ours = analyze(model, "ww")
+    assert [(n, m) for n, m in zip(theirs["N"], theirs["M"])] == list(zip(ours["N"], ours["M"]))
+    np.testing.assert_allclose(ours["alpha"], theirs["alpha"], rtol=1e-6)
+
+
+def test_nan_in_a_layer_the_convention_skips_does_not_abort():
+    model = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Linear(80, 60))
+    with torch.no_grad():
+        model[0].weight[0, 0, 0, 0] = float("nan")  # min(N, M) = 3 < 50: skipped by sdm2020
+    details = analyze(model, "sdm2020")
+    assert list(details["layer"]) == ["1"]
+    with pytest.raises(NonFiniteWeightsError, match="layer '0'"):
+        analyze(model, "ww")  # ww analyzes it
