@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(seed 0), or a checkpoint file (.pth/.pt/.safetensors)")
     analyze.add_argument("--convention", default="sdm2020", choices=list(CONVENTIONS),
                          help="analysis convention, see below (default: sdm2020)")
+    analyze.add_argument("--snapshot", default="latest", choices=["latest", "paper"],
+                         help="zoo architectures, pretrained files and reported accuracies: "
+                              "today's (default) or those SDM 2020 used")
     analyze.add_argument("--out", default="htsr-results", type=Path, metavar="DIR",
                          help="folder for <model>.csv, summary.csv and plots "
                               "(default: ./htsr-results)")
@@ -213,6 +216,10 @@ def _list_models(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import zoo
+
     manifest = zoo.weights_manifest(args.snapshot)
     if args.script:
         print(zoo.download_script(manifest), end="")
@@ -249,7 +256,8 @@ def _analyze(args: argparse.Namespace) -> int:
     with pool or contextlib.nullcontext():
         try:
             result = analyze_many(args.models, args.weights, args.convention, executor=pool,
-                                  progress=args.progress and sys.stderr.isatty())
+                                  progress=args.progress and sys.stderr.isatty(),
+                                  snapshot=args.snapshot)
         except KeyboardInterrupt:
             for child in multiprocessing.active_children():  # the pool's workers, before the
                 child.terminate()                           # pool waits for their tasks
@@ -261,10 +269,16 @@ def _analyze(args: argparse.Namespace) -> int:
     for name, details in result.details.groupby("model", sort=False):
         atomic_write(args.out / f"{name}.csv", details.to_csv(index=False))
         if args.plot:
-            _plot_esd(name, args.weights, args.convention, args.out / f"{name}_esd.png")
-    atomic_write(args.out / "summary.csv", result.summary.to_csv())
-    print(_summary_text(result.summary))
-    print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}")
+            _plot_esd(name, args.weights, args.convention, args.snapshot, args.out / f"{name}_esd.png")
+    summary = result.summary
+    if args.weights == "pretrained":  # reported accuracies describe the pretrained files only
+        from .reference_data import join_reference
+
+        summary = join_reference(summary, convention=args.convention, snapshot=args.snapshot)
+    atomic_write(args.out / "summary.csv", summary.to_csv())
+    print(_summary_text(summary))
+    print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}; "
+          f"snapshot: {args.snapshot}")
     print(f"per-matrix tables written to {args.out}/")
     return 1 if len(result.skipped) else 0
 
@@ -290,8 +304,8 @@ def _summary_text(summary: pd.DataFrame) -> str:
     """The printed table: model, alpha-hat, alpha-hat*, log norm, N_alpha, L, top1 if known."""
     columns = {"alpha_hat": "alpha-hat", "alpha_hat_star": "alpha-hat*", "log_norm": "log norm",
                "N_alpha": "N_alpha", "L": "L", "top1": "top1"}
-    table = summary[list(columns)].rename(columns=columns)
-    if table["top1"].isna().all():
+    table = summary[[c for c in columns if c in summary]].rename(columns=columns)
+    if "top1" in table and table["top1"].isna().all():
         table = table.drop(columns="top1")
     return table.to_string(float_format="{:.3f}".format, na_rep="")
 
@@ -308,7 +322,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _plot_esd(name: str, weights: str, convention: str, path: Path) -> None:
+def _plot_esd(name: str, weights: str, convention: str, snapshot: str, path: Path) -> None:
     """Write the pooled ESD of a model, and the ESD and power-law fit of its largest matrix.
 
     The ESDs come from the results cache entry the analysis just read or wrote.
@@ -320,7 +334,7 @@ def _plot_esd(name: str, weights: str, convention: str, path: Path) -> None:
     from .cache import analyze_cached
     from .plots import plot_esd, save_figure
 
-    details, esds = analyze_cached(name, weights, convention, return_esds=True)
+    details, esds = analyze_cached(name, weights, convention, snapshot=snapshot, return_esds=True)
     ax = plot_esd(np.concatenate(esds), title=f"{name}: pooled ESD", weights=weights,
                   color="#aaaaaa", label=f"all {len(esds)} ESDs")
     fitted = np.flatnonzero(details["status"].to_numpy() == "ok")
@@ -328,7 +342,7 @@ def _plot_esd(name: str, weights: str, convention: str, path: Path) -> None:
         sizes = (details["N"] * details["M"]).to_numpy()[fitted]
         largest = int(fitted[np.argmax(sizes)])
         row = details.iloc[largest]
-        plot_esd(esds[largest], fit=row, ax=ax, title=f"{name}: pooled ESD",
+        plot_esd(esds[largest], fit=row, ax=ax, title=f"{name}: pooled ESD", convention=convention,
                  weights=weights, label=f"largest: {row.layer}")
     save_figure(ax.figure, path, formats=("png",))
 

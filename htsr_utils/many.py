@@ -21,14 +21,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .cache import analyze_cached, check_results_dir
 from .conventions import get_convention
 from .metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
-from .reference_data import accuracy_for
 from .zoo import SNAPSHOTS, WeightsUnavailableError, get_spec
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many", "process_pool"]
@@ -51,9 +49,9 @@ class ManyResult:
         The per-matrix tables of all analyzed models, in input order (``model`` column).
     summary : DataFrame
         One row per analyzed model, indexed by ``model``: ``family``,
-        :data:`htsr_utils.SUMMARY_METRICS`, ``top1`` / ``top5`` (percent, reported for the
-        weights snapshot analyzed; NaN when unknown or when the weights are not the
-        pretrained ones), ``convention``, ``weights``; ``attrs["snapshot"]``.
+        :data:`htsr_utils.SUMMARY_METRICS`, ``convention``, ``weights``;
+        ``attrs["snapshot"]``.  Reported accuracies are joined in one place only:
+        :func:`htsr_utils.reference_data.join_reference`.
     skipped : DataFrame
         Models whose weights are unavailable: ``model``, ``reason`` (first line of the
         ``WeightsUnavailableError``), ``how_to_fix`` (its other lines: URL, where to put
@@ -209,16 +207,13 @@ def _outcomes(
 
 
 def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.PathLike,
-                   snapshot: str = "paper") -> pd.DataFrame:
+                   snapshot: str) -> pd.DataFrame:
     models = list(dict.fromkeys(details["model"]))
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
         index=models, columns=SUMMARY_METRICS)
     metrics = metrics.astype(float).astype({"L": "int64", "N_alpha": "int64"})
-    accuracy = accuracy_for(models, snapshot)
-    if weights != "pretrained":
-        accuracy[:] = np.nan  # the reported accuracies are those of the pretrained weights
     summary = pd.concat([pd.Series([get_spec(m).family for m in models], index=models,
-                                   name="family", dtype="str"), metrics, accuracy], axis=1)
+                                   name="family", dtype="str"), metrics], axis=1)
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
     summary.attrs["snapshot"] = snapshot

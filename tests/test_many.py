@@ -12,8 +12,7 @@ import torch
 
 from htsr_utils import SUMMARY_METRICS, zoo
 from htsr_utils.many import (
-    ManyResult, ModelAnalysisError, _summary_table, analyze_many, process_pool)
-from htsr_utils.reference_data import top1_for
+    ManyResult, ModelAnalysisError, analyze_many, process_pool)
 
 # Small random-weight models, analyzed in about a second each.
 MODELS = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1", "pytorchcv_mobilenet_wd4"]
@@ -51,10 +50,8 @@ def test_sequential_result(sequential):
     assert list(dict.fromkeys(sequential.details["model"])) == MODELS
     summary = sequential.summary
     assert list(summary.index) == MODELS and summary.index.name == "model"
-    assert list(summary.columns) == ["family", *SUMMARY_METRICS, "top1", "top5", "convention",
-                                     "weights"]
+    assert list(summary.columns) == ["family", *SUMMARY_METRICS, "convention", "weights"]
     assert list(summary["family"]) == [zoo.get_spec(m).family for m in MODELS]
-    assert summary[["top1", "top5"]].isna().all().all(), "no reported accuracy for random weights"
     assert (summary["convention"] == "sdm2020").all() and (summary["weights"] == "random").all()
     assert summary["L"].dtype == np.int64 and summary["N_alpha"].dtype == np.int64
     assert sequential.skipped.empty
@@ -106,13 +103,6 @@ def test_other_errors_name_the_model(tmp_path):
     torch.save(state, tmp_path / "nan.pt")
     with pytest.raises(ModelAnalysisError, match=f"model '{MODELS[0]}': NonFiniteWeightsError"):
         analyze_many(MODELS[:1], tmp_path / "nan.pt", results_dir=tmp_path, progress=False)
-
-
-def test_pretrained_summary_carries_the_papers_reported_accuracy(sequential):
-    """With pretrained weights the summary joins the top-1 / top-5 of the paper's snapshot."""
-    summary = _summary_table(sequential.details, "sdm2020", "pretrained")
-    pd.testing.assert_series_equal(summary["top1"], top1_for(MODELS), check_names=False)
-    assert (summary["top5"] > summary["top1"]).all()
 
 
 @pytest.mark.parametrize("names, weights, convention, error", [
