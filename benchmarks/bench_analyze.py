@@ -290,4 +290,7 @@ if __name__ == "__main__":
             result = child_ww(rest[0], pool=rest[1] == "pooled")
         print(json.dumps(result))
     else:
-        main()
+        from _record import recorded
+
+        with recorded("bench_analyze"):
+            main()

@@ -227,4 +227,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _record import recorded
+
+    with recorded("bench_esd_backends"):
+        main()

@@ -7,15 +7,13 @@ The default forms the Gram matrix in float64 and calls a symmetric eigensolver. 
 accumulated in float64 with no loss.  On the CPU the products use NumPy (OpenBLAS ``dsyrk``);
 PyTorch serves ``device="cuda"``.
 
-How the CPU work is scheduled (numbers from ``benchmarks/bench_esd_backends.py`` on two AMD
-EPYC cores):
+How the CPU work is scheduled (the measurements behind each choice:
+``benchmarks/results/esd_scheduling_2026-11.md``; rerun ``benchmarks/bench_esd_backends.py``):
 
 - Parallel over matrices, never inside a call: every product and eigensolver runs with one
   BLAS thread (:func:`htsr_utils.threads.one_thread_per_call`) and :data:`N_WORKERS` Python
-  threads share the work (NumPy and PyTorch release the GIL in BLAS / LAPACK calls).
-  OpenBLAS's threaded LAPACK stalls on a shared machine (4096 x 4096 ``eigvalsh``: 18 to 70 s
-  with two threads, 7.6 to 8.8 s with one); two single-threaded eigensolvers side by side
-  take 4.9 s for two such matrices.
+  threads share the work (NumPy and PyTorch release the GIL in BLAS / LAPACK calls), because
+  OpenBLAS's threaded LAPACK stalls whenever another process holds a core.
 - :func:`esd_many` schedules the matrices of many layers together (a whole model): the work
   is cut into units of similar cost and the costliest run first, so both cores stay busy to
   the end instead of waiting on one layer's last matrix.
@@ -24,19 +22,10 @@ EPYC cores):
   ``W^T W = sum_b W_b^T W_b`` summed in block order, so the result does not depend on the
   number of workers or on which block finishes first.
 - The eigensolver is NumPy's (OpenBLAS ``dsyevd``) below :data:`TORCH_EIGH_MIN_DIM` and
-  PyTorch's (MKL ``dsyevd``) from there on, single-threaded: 2048: 0.83 s vs 0.82 s,
-  3072: 3.1 s vs 2.1 s, 4096: 7.3 to 8.9 s vs 4.6 to 5.5 s; below 1000 NumPy is 1.5 to 2x
-  faster.  Both agree to ~1e-14 relative; the tests hold either to a float64 SVD.
-
-The floor, on vgg16 (random init, ``benchmarks/bench_analyze.py``): 26 CPU-seconds, nearly
-all the two 4096-wide classifier layers (products 14 s at ~34 GFLOP/s per core, close to
-these cores' float64 peak; two 4096 x 4096 eigensolvers about 5 s each), done in 13.4 to
-14.3 s on two cores (96% busy).  Not adopted: LAPACK's two-stage ``dsyevd_2stage``
-(eigenvalues only, from the OpenBLAS in NumPy's wheel: 5.5 s at 4096, no faster than MKL);
-two BLAS threads per call (4.1 to 4.6 s at 4096 on idle cores, but two single-threaded
-solves side by side finish two matrices in 4.9 s); float32 products (twice as fast, but
-float32 accumulation leaves errors near 1e-5 lambda_max, so the small eigenvalues, which
-the fit's xmin candidates and the ``1e-8`` test include, would be lost).
+  PyTorch's (MKL ``dsyevd``) from there on, single-threaded: each is the faster one in its
+  range.  Both agree to ~1e-14 relative; the tests hold either to a float64 SVD.
+- Products stay in float64: float32 accumulation would lose the small eigenvalues that the
+  fit's xmin candidates include.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """One thread per BLAS / LAPACK call, shared by every parallel section of htsr.
 
 OpenBLAS's threaded LAPACK routines synchronize their threads thousands of times per call;
-when other processes hold the cores (the usual state of this project's shared two-core
-machines) each synchronization waits for a time slice: ``eigvalsh`` of a 4096 x 4096 matrix
-took 18 to 70 s with two threads and 7.6 to 8.8 s with one, the MiniLM contrast table 28.6 s
-with two threads and 2.4 s with one.  htsr therefore parallelizes over matrices (one
-single-threaded call per matrix, :mod:`htsr_utils.esd`) instead of inside a call, and runs
-small-matrix work (training the MLPs, MiniLM) single-threaded.
+when other processes hold the cores (the usual state of a shared machine) each
+synchronization waits for a time slice, and a call can take several times longer with two
+threads than with one (``benchmarks/results/esd_scheduling_2026-11.md``).  htsr therefore
+parallelizes over matrices (one single-threaded call per matrix, :mod:`htsr_utils.esd`)
+instead of inside a call, and runs small-matrix work (training the MLPs, MiniLM)
+single-threaded.
 """
 
 from __future__ import annotations
