@@ -184,3 +184,23 @@ def test_write_notebook_report_forms(tmp_path):
                                                        {"model": "c", "reason": "bad hash"}]
     path = write_notebook_report("y", [], ["b"], report_dir=tmp_path)
     assert json.loads(path.read_text()) == {"computed": [], "skipped": [{"model": "b", "reason": ""}]}
+
+
+@pytest.mark.slow
+def test_family_notebooks_run_offline_when_every_model_is_skipped(tmp_path):
+    """The main job on a machine without pretrained files: every family notebook still runs.
+
+    With ``--weights pretrained`` offline, every model of 01-08 is skipped; each notebook
+    must say so and finish (no figure of nothing), and the report lists the skipped models.
+    """
+    env = os.environ | {"HTSR_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch"),
+                        "HTSR_PYTORCHCV_ROOT": str(tmp_path / "pytorchcv"),
+                        "HTSR_RESULTS_DIR": str(tmp_path / "results")}
+    only = "01,02,03,04,05,06,07,08"
+    done = subprocess.run([*HTSR, "reproduce", "--quick", "--only", only, "--weights", "pretrained",
+                           "--build-dir", str(tmp_path / "build")],
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for number in only.split(","):
+        report = json.loads(next((tmp_path / "build" / "notebooks").glob(f"{number}_*.report.json")).read_text())
+        assert report["computed"] == [] and report["skipped"], number
