@@ -41,7 +41,7 @@ import torch
 
 from . import paths, zoo
 from .conventions import get_convention
-from .fileio import atomic_write
+from .fileio import atomic_write, unwritable_folder_problem
 from .metrics import analyze
 from .paths import RESULTS_DIR_VARIABLE
 from .version import __version__
@@ -89,19 +89,6 @@ def check_results_dir(folder: Path | None = None) -> Path:
         raise ValueError(f"{where}: {problem}")
     return folder
 
-
-def unwritable_folder_problem(folder: Path) -> str:
-    """Why files cannot be written in ``folder`` (created if missing), or ``""`` if they can."""
-    existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        return f"{existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
-    return ""
 
 
 @functools.cache
@@ -168,6 +155,7 @@ def analyze_cached(
         Unknown convention; NaN/Inf weights (``NonFiniteWeightsError``).
     """
     conv = get_convention(convention).name
+    snapshot = _effective_snapshot(name, weights, snapshot)
     sha256 = zoo.model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
     tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
     stem = f"{name}__{tag}__{conv}"
@@ -185,6 +173,20 @@ def analyze_cached(
     folder.mkdir(parents=True, exist_ok=True)
     _write_entry(details, esds, files, key | {"model": name, "weights": str(weights), "device": device})
     return (details, esds) if return_esds else details
+
+
+def _effective_snapshot(name: str, weights: str | os.PathLike, snapshot: str) -> str:
+    """``snapshot``, or "latest" where both snapshots give the same model and weights.
+
+    They differ only for pytorchcv models: in their pretrained files, and in the architecture
+    of the few whose definition changed (``zoo.paper_architecture_change``); one cache entry
+    then serves both.
+    """
+    if snapshot == "latest" or zoo.get_spec(name).library != "pytorchcv":
+        return "latest"
+    if weights == "pretrained" or zoo.paper_architecture_change(name):
+        return snapshot
+    return "latest"
 
 
 def _weights_tag(weights: str | os.PathLike, seed: int, sha256: str) -> str:

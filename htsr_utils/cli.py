@@ -285,7 +285,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _out_dir_problem(out: Path) -> str:
     """Why ``--out`` cannot receive the tables, or ``""``."""
-    from .cache import unwritable_folder_problem
+    from .fileio import unwritable_folder_problem
 
     if out.exists() and not out.is_dir():
         return "is an existing file; give a folder"

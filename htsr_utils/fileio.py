@@ -2,25 +2,31 @@
 
 A file is written to a temporary sibling and moved into place with :func:`os.replace`, so a
 reader never sees a half-written file and an interrupted write leaves nothing behind.  The
-file gets the mode a plain ``open()`` would give it (``0o666`` less the user's umask), not
-the ``0o600`` of :func:`tempfile.mkstemp`.
+file gets the mode a plain ``open()`` would give it (``0o666`` less the user's umask, applied
+by the system when the temporary file is created), not the ``0o600`` of
+:func:`tempfile.mkstemp`; the process umask is never changed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "unwritable_folder_problem"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _temporary_sibling(path: Path) -> tuple[int, Path]:
+    """Create a new hidden file next to ``path``, mode ``0o666`` less the umask (as ``open``)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[Path], None]) -> Path:
@@ -41,8 +47,7 @@ def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[Path]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    fd, tmp = _temporary_sibling(path)
     try:
         if callable(content):
             os.close(fd)
@@ -53,10 +58,23 @@ def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[Path]
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     return path
+
+
+def unwritable_folder_problem(folder: Path) -> str:
+    """Why files cannot be written in ``folder`` (created if missing), or ``""`` if they can."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return ""

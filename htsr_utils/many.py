@@ -49,8 +49,8 @@ class ManyResult:
         The per-matrix tables of all analyzed models, in input order (``model`` column).
     summary : DataFrame
         One row per analyzed model, indexed by ``model``: ``family``,
-        :data:`htsr_utils.SUMMARY_METRICS`, ``convention``, ``weights``;
-        ``attrs["snapshot"]``.  Reported accuracies are joined in one place only:
+        :data:`htsr_utils.SUMMARY_METRICS`, ``convention``, ``weights`` (the snapshot is in
+        ``details.attrs["snapshot"]``).  Reported accuracies are joined in one place only:
         :func:`htsr_utils.reference_data.join_reference`.
     skipped : DataFrame
         Models whose weights are unavailable: ``model``, ``reason`` (first line of the
@@ -92,8 +92,9 @@ def analyze_many(
         Progress bar (stderr) over models; for a single model analyzed in this process,
         over its eigenvalue work instead.
     snapshot : {"latest", "paper"}, default "latest"
-        Architectures and pretrained files of :func:`htsr_utils.zoo.load_model`; the
-        reported accuracies joined are those of the same snapshot.
+        Architectures and pretrained files of :func:`htsr_utils.zoo.load_model` (the
+        reported accuracies of a snapshot are joined by
+        :func:`htsr_utils.reference_data.join_reference`).
 
     Returns
     -------
@@ -216,7 +217,6 @@ def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.Pat
                                    name="family", dtype="str"), metrics], axis=1)
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
-    summary.attrs["snapshot"] = snapshot
     return summary.rename_axis("model")
 
 

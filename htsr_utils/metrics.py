@@ -187,14 +187,15 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list
     if item.pooled:
         spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
     else:
-        spectra = [(_slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+        spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
     return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim), e)
             for label, e, f in spectra]
 
 
-def _slice_label(position: tuple[int, ...] | None) -> str | None:
+def slice_label(position: tuple[int, ...] | None) -> str | None:
+    """The ``slice`` column's text for a kernel position (None for a matrix without one)."""
     return None if position is None else ",".join(map(str, position))
 
 

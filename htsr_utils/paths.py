@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 __all__ = ["RESULTS_DIR_VARIABLE", "build_dir", "figures_dir", "is_checkout", "notebooks_dir", "repo_root",
-           "results_dir"]
+           "results_dir", "trained_models_dir"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,20 @@ def results_dir() -> Path:
     checkout, else ``$XDG_CACHE_HOME/htsr/results`` (``~/.cache/htsr/results``) for an installed
     package."""
     env = os.environ.get(RESULTS_DIR_VARIABLE)
-    if env:
-        return Path(env).expanduser()
+    return Path(env).expanduser() if env else _data_dir("results")
+
+
+def trained_models_dir() -> Path:
+    """The models trained by notebooks 09 and 11: ``<repo>/data/trained_models`` in a checkout,
+    else ``$XDG_CACHE_HOME/htsr/trained_models`` (``~/.cache/htsr/trained_models``)."""
+    return _data_dir("trained_models")
+
+
+def _data_dir(name: str) -> Path:
+    """``<repo>/data/<name>`` in a checkout, else ``<user cache>/htsr/<name>``."""
     if is_checkout():
-        return _ROOT / "data" / "results"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "htsr" / "results"
+        return _ROOT / "data" / name
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "htsr" / name
 
 
 def build_dir() -> Path:

@@ -33,7 +33,7 @@ from .metrics import fit_eigenvalues
 from .regression import ols_fit
 
 __all__ = [
-    "FAMILY_STYLES", "METRIC_LABELS", "family_style", "marchenko_pastur_pdf", "plot_esd",
+    "FAMILY_STYLES", "METRIC_LABELS", "family_style", "histogram_edges", "marchenko_pastur_pdf", "mp_edge", "plot_esd",
     "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
     "plot_pl_norm_relation", "plot_score_heatmap", "plot_series_facets", "save_figure", "show_figure",
     "weights_label",
@@ -112,16 +112,17 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.5, 4.2)) -> Axes:
     return ax
 
 
-def _log_bins(values: np.ndarray, bins: int) -> np.ndarray:
-    """``bins + 1`` log-spaced edges whose first and last are exactly min and max of ``values``.
+def histogram_edges(lo: float, hi: float, *, log: bool, bins: int = 60) -> np.ndarray:
+    """Bin edges from exactly ``lo`` to exactly ``hi`` (log-spaced if ``log``).
 
-    ``np.logspace`` of the logs can round the end points inward, and ``np.histogram`` drops a
-    value outside the edges: the ends are set to the data's extremes so every value is counted.
+    With ``np.histogram`` (whose last bin is closed) every value in ``[lo, hi]`` is
+    counted, the smallest and the largest included.
     """
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        hi = lo * 1.001 + 1e-12
-    edges = np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or (log and lo <= 0):
+        raise ValueError(f"histogram range [{lo}, {hi}] is not valid{' for log bins' if log else ''}")
+    if lo == hi:
+        lo, hi = (lo / 1.05, hi * 1.05) if log else (lo - 0.5, hi + 0.5)
+    edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
     edges[0], edges[-1] = lo, hi
     return edges
 
@@ -174,7 +175,7 @@ def plot_esd(
     x = fit_eigenvalues(x, convention) if convention is not None else x
     x = x[np.isfinite(x) & (x > 0)]
     if x.size:
-        counts, edges = np.histogram(x, bins=_log_bins(x, bins))
+        counts, edges = np.histogram(x, bins=histogram_edges(float(x.min()), float(x.max()), log=True, bins=bins))
         ax.stairs(counts / (x.size * np.diff(edges)), edges, fill=True, color=color, alpha=0.55,
                   label=f"{label} ({x.size} eigenvalues)")
     alpha = getattr(fit, "alpha", np.nan)
@@ -217,6 +218,11 @@ def marchenko_pastur_pdf(x: np.ndarray, q: float, sigma2: float = 1.0) -> np.nda
     xi = x[inside]
     out[inside] = np.sqrt((hi - xi) * (xi - lo)) / (2 * np.pi * sigma2 * q * xi)
     return out
+
+
+def mp_edge(rows: int, cols: int, entry_variance: float) -> float:
+    """Upper Marchenko-Pastur edge ``var (sqrt N + sqrt M)^2``."""
+    return entry_variance * (np.sqrt(rows) + np.sqrt(cols)) ** 2
 
 
 def plot_esd_vs_mp(

@@ -281,7 +281,12 @@ def _run_one(notebook: Path, build: Path, parameters: Mapping[str, Any]) -> Note
         partial.replace(final)
         output = final
     computed, skipped = _read_report(report)
-    return NotebookResult(name, ok, seconds, output, _write_page(output, page), error, computed, skipped)
+    try:
+        html = _write_page(output, page)
+    except Exception as exc:  # a page that cannot be rendered must not stop the run
+        html, ok = None, False
+        error = error or f"HTML page: {_exception_line(exc)}"
+    return NotebookResult(name, ok, seconds, output, html, error, computed, skipped)
 
 
 def _write_page(notebook: Path, page: Path) -> Path | None:

@@ -46,6 +46,7 @@ from scipy import stats
 from torch import nn
 from tqdm import tqdm
 
+from . import paths
 from .fileio import atomic_write
 
 __all__ = [
@@ -74,7 +75,7 @@ DATASETS: tuple[str, ...] = ("mnist", "mnist1d", "mnist1d_large")
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn1d", "vgg2d")
 N_CLASSES = 10
 TRAIN_FRACTION = 0.8
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "data" / "trained_models"
+DEFAULT_CACHE_DIR = paths.trained_models_dir()
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 # Epochs of the default family per dataset (lr 0.2): MNIST-1D is harder and cheaper per epoch.

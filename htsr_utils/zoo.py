@@ -39,6 +39,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
 import socket
 import zipfile
 from pathlib import Path
@@ -49,6 +50,7 @@ import pandas as pd
 import torch
 import torchvision
 
+from .fileio import atomic_write
 from .reference_data import DATA_DIR
 from .weights import WeightFileError, load_state_dict
 
@@ -405,6 +407,14 @@ def _download(url: str, dest: Path, hash_prefix: str | None) -> None:
         socket.setdefaulttimeout(previous)
 
 
+def _extract_verified(archive: Path, member: str, dest: Path, expected: tuple[str, str]) -> None:
+    """Extract ``member`` of a zip archive to ``dest`` and check its digest (raise if wrong)."""
+    with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out)
+    if _file_digest(dest, expected[0]) != expected[1]:
+        raise RuntimeError(f"downloaded file has the wrong {expected[0]} checksum")
+
+
 def _pretrained_file(name: str, snapshot: str = "latest") -> Path:
     """Path of the cached, checksum-verified pretrained file, downloading it first if needed."""
     spec = get_spec(name)
@@ -436,13 +446,11 @@ def _pretrained_file(name: str, snapshot: str = "latest") -> Path:
             _download(url, path, expected and expected[1])
         else:
             archive = path.with_name(path.name + ".zip")
-            _download(url, archive, None)
-            with zipfile.ZipFile(archive) as zf:
-                zf.extract(path.name, path.parent)
-            archive.unlink()
-            if _file_digest(path, expected[0]) != expected[1]:
-                path.unlink()
-                raise RuntimeError(f"downloaded file has the wrong {expected[0]} checksum")
+            try:
+                _download(url, archive, None)
+                atomic_write(path, lambda tmp: _extract_verified(archive, path.name, tmp, expected))
+            finally:
+                archive.unlink(missing_ok=True)
     except (OSError, RuntimeError, zipfile.BadZipFile, KeyError) as exc:
         raise unavailable(f"download failed ({type(exc).__name__}: {exc})") from exc
     return path

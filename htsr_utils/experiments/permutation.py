@@ -17,6 +17,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from .. import plots
 from ..conventions import Convention, get_convention
 from ..metrics import analyze
 from ..threads import one_thread_per_call
@@ -70,7 +71,7 @@ def analyzed_weights(model: ModelOrState, details: pd.DataFrame) -> dict[str, to
 def mp_edge(weight: torch.Tensor) -> float:
     """Marchenko-Pastur upper edge ``var(W) (sqrt N + sqrt M)^2`` of ``W^T W`` for i.i.d. entries."""
     n, m = weight.shape
-    return float(weight.double().var(unbiased=False)) * (np.sqrt(n) + np.sqrt(m)) ** 2
+    return plots.mp_edge(n, m, float(weight.double().var(unbiased=False)))
 
 
 def contrast_table(

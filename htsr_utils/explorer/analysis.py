@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..conventions import Convention, get_convention
-from ..metrics import analyze, fit_eigenvalues, summarize
+from ..metrics import analyze, fit_eigenvalues, slice_label, summarize
 from ..powerlaw_fit import PowerLawFit, fit_powerlaw
 from ..trained import permute_entries
 from ..weights import weight_matrices
@@ -90,7 +90,7 @@ class ModelAnalysis:
             single = _single_layer(self.weights, self.layer(row), None)
             wanted = self.slice(row)
             mats = [m.matrix for m in weight_matrices(single, self.convention).matrices
-                    if wanted is None or _slice_label(m.slice) == wanted]
+                    if wanted is None or slice_label(m.slice) == wanted]
             return float(np.var(np.concatenate([m.ravel() for m in mats]))) if mats else None
         return self._memo(("variance", row), compute)
 
@@ -125,11 +125,6 @@ def slice_of(details: pd.DataFrame, row: int) -> str | None:
     """The ``slice`` of a row of :func:`htsr_utils.analyze`, None where it is missing (None or NaN)."""
     value = details.at[row, "slice"]
     return None if pd.isna(value) else str(value)
-
-
-def _slice_label(position: tuple[int, ...] | None) -> str | None:
-    """The ``slice`` column's text for a kernel position (as :func:`htsr_utils.analyze` writes it)."""
-    return None if position is None else ",".join(map(str, position))
 
 
 def _layer_weight(weights: Weights, layer: str) -> torch.Tensor:

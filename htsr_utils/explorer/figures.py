@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..plots import EIGENVALUE_LABEL, marchenko_pastur_pdf
+from ..plots import EIGENVALUE_LABEL, histogram_edges, marchenko_pastur_pdf, mp_edge
 from ..powerlaw_fit import PowerLawFit
 
 #: Histogram bins of an ESD.
@@ -19,21 +19,6 @@ BINS = 60
 #: Figure size in pixels (two side by side fit a JupyterLab notebook on a 1600-pixel-wide screen).
 WIDTH, HEIGHT = 540, 440
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f"
-
-
-def histogram_edges(lo: float, hi: float, *, log: bool, bins: int = BINS) -> np.ndarray:
-    """Bin edges from exactly ``lo`` to exactly ``hi`` (log-spaced if ``log``).
-
-    With ``np.histogram`` (whose last bin is closed) every value in ``[lo, hi]`` is
-    counted, the smallest and the largest included.
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or (log and lo <= 0):
-        raise ValueError(f"histogram range [{lo}, {hi}] is not valid{' for log bins' if log else ''}")
-    if lo == hi:
-        lo, hi = (lo / 1.05, hi * 1.05) if log else (lo - 0.5, hi + 0.5)
-    edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
-    edges[0], edges[-1] = lo, hi
-    return edges
 
 
 def power_law_counts(edges: np.ndarray, fit: PowerLawFit | dict) -> np.ndarray:
@@ -57,11 +42,6 @@ def mp_counts(edges: np.ndarray, n: int, rows: int, cols: int, entry_variance: f
     sub = np.linspace(edges[:-1], edges[1:], 17)  # 16 trapezoids per bin
     pdf = marchenko_pastur_pdf(sub, cols / rows, entry_variance * rows)
     return n * np.trapezoid(pdf, sub, axis=0)
-
-
-def mp_edge(rows: int, cols: int, entry_variance: float) -> float:
-    """Upper Marchenko-Pastur edge ``var (sqrt N + sqrt M)^2``."""
-    return entry_variance * (np.sqrt(rows) + np.sqrt(cols)) ** 2
 
 
 def _figure(title: str, xtitle: str, ytitle: str, traces: list, **layout) -> go.FigureWidget:
