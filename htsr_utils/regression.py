@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["FIT_COLUMNS", "TREND_COLUMNS", "group_regressions", "ols_fit", "pl_norm_relation", "trend_table"]
+__all__ = ["FIT_COLUMNS", "TREND_COLUMNS", "group_regressions", "kendall", "ols_fit", "pl_norm_relation",
+           "trend_table"]
 
 #: Columns of :func:`group_regressions` after the group column.
 FIT_COLUMNS = ["metric", "n", "rmse", "r2", "kendall_tau", "slope", "intercept"]
@@ -75,10 +76,38 @@ def ols_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
     out |= {"slope": slope, "intercept": intercept, "rmse": float(np.sqrt(ss_res / n))}
     if syy > 0.0:
         out["r2"] = 1.0 - ss_res / syy
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out["kendall_tau"] = float(stats.kendalltau(x, y).statistic)
+        out["kendall_tau"] = kendall(x, y)[0]
     return out
+
+
+def kendall(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
+            min_n: int = 2) -> tuple[float, float]:
+    """Kendall's tau-b between ``x`` and ``y`` and its two-sided p-value.
+
+    Pairs where either value is NaN are dropped first.
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two variables.
+    min_n : int, default 2
+        Fewer pairs than this give ``(nan, nan)``; so does a constant ``x`` or ``y``.
+
+    Returns
+    -------
+    tuple of float
+        ``(tau, p)`` as ``scipy.stats.kendalltau``.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < max(min_n, 2) or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.kendalltau(x, y)
+    return float(result.statistic), float(result.pvalue)
 
 
 def group_regressions(

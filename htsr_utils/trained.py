@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from . import paths
 from .fileio import atomic_write
+from .regression import kendall
 
 __all__ = [
     "ARCHITECTURES",
@@ -803,14 +804,14 @@ def correlations(
     for metric in metrics:
         pair = table[[metric, target]].dropna()
         spearman = stats.spearmanr(pair[metric], pair[target])
-        kendall = stats.kendalltau(pair[metric], pair[target])
+        tau, tau_p = kendall(pair[metric], pair[target])
         rows.append(
             {
                 "metric": metric,
                 "spearman": float(spearman.statistic),
                 "spearman_p": float(spearman.pvalue),
-                "kendall": float(kendall.statistic),
-                "kendall_p": float(kendall.pvalue),
+                "kendall": tau,
+                "kendall_p": tau_p,
                 "n": len(pair),
             }
         )

@@ -27,7 +27,6 @@ flagged, and is left out of the statistics (counted in ``n_failed``).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +35,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from ..fileio import atomic_write
 from ..metrics import SUMMARY_METRICS, analyze, summarize
-from ..regression import ols_fit
+from ..regression import kendall, ols_fit
 from ..threads import one_thread_per_call
 from ..trained import (
     DEFAULT_CACHE_DIR,
@@ -293,16 +291,6 @@ def verdict(tau: float, p: float) -> str:
     return "confirmed" if tau < 0 else "contradicted"
 
 
-def _kendall(x: pd.Series, y: pd.Series) -> tuple[float, float]:
-    pair = pd.concat([x, y], axis=1).dropna()
-    if len(pair) < 3 or pair.iloc[:, 0].nunique() < 2 or pair.iloc[:, 1].nunique() < 2:
-        return np.nan, np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        result = stats.kendalltau(pair.iloc[:, 0], pair.iloc[:, 1])
-    return float(result.statistic), float(result.pvalue)
-
-
 def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRICS) -> pd.DataFrame:
     """Notebook 08's scores per series, convention and metric, over all and shared matrices.
 
@@ -328,8 +316,8 @@ def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRIC
         for metric in metrics:
             for matrices, column in (("all", metric), ("shared", f"shared_{metric}")):
                 fit = ols_fit(good[column], 100 * good["test_acc"])
-                tau, p = _kendall(good[column], good["test_acc"])
-                per_seed = [_kendall(s[column], s["test_acc"])[0] for _, s in good.groupby("seed")]
+                tau, p = kendall(good[column], good["test_acc"], min_n=3)
+                per_seed = [kendall(s[column], s["test_acc"], min_n=3)[0] for _, s in good.groupby("seed")]
                 per_seed = [t for t in per_seed if np.isfinite(t)]
                 rows.append({"series": name, "convention": convention, "metric": metric,
                              "matrices": matrices, "n": fit["n"], "n_failed": int(group["failed"].sum()),
