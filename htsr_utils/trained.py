@@ -66,6 +66,7 @@ __all__ = [
     "family_table",
     "load_dataset",
     "permute_entries",
+    "quick_settings",
     "quick_values",
     "train_family",
     "train_model",
@@ -687,6 +688,27 @@ def quick_values(values: Sequence) -> tuple:
     return tuple(dict.fromkeys(picked))
 
 
+def quick_settings(values: Sequence, seeds: Sequence[int],
+                   base: TrainConfig) -> tuple[tuple, tuple[int, ...], TrainConfig]:
+    """The smoke test of quick mode: :func:`quick_values`, the first seed, a third of the epochs.
+
+    Parameters
+    ----------
+    values : sequence
+        Knob values of the full run.
+    seeds : sequence of int
+        Seeds of the full run.
+    base : TrainConfig
+        Configuration of the full run.
+
+    Returns
+    -------
+    tuple
+        ``(values, seeds, base)`` of the quick run.
+    """
+    return quick_values(values), tuple(seeds)[:1], dataclasses.replace(base, epochs=max(1, base.epochs // 3))
+
+
 def train_family(
     dataset: str,
     knob: str = "batch_size",
@@ -733,8 +755,7 @@ def train_family(
     if knob not in allowed:
         raise ValueError(f"knob must be one of {sorted(allowed)}, got {knob!r}")
     if quick:
-        values, seeds = quick_values(values), tuple(seeds)[:1]
-        base = dataclasses.replace(base, epochs=max(1, base.epochs // 3))
+        values, seeds, base = quick_settings(values, seeds, base)
     configs = [
         dataclasses.replace(base, dataset=dataset, knob=knob, seed=seed, **{knob: value})
         for value in values

@@ -44,7 +44,7 @@ from ..trained import (
     DEFAULT_CACHE_DIR,
     TrainConfig,
     TrainedModel,
-    quick_values,
+    quick_settings,
     build_model,
     load_dataset,
     train_models,
@@ -152,8 +152,7 @@ def series_configs(series: Series, seeds: Sequence[int], quick: bool = False) ->
     """
     values, base = series.values, series.base
     if quick:
-        values, seeds = quick_values(values), tuple(seeds)[:1]
-        base = dataclasses.replace(base, epochs=max(1, base.epochs // 3))
+        values, seeds, base = quick_settings(values, seeds, base)
     return [dataclasses.replace(base, knob=series.knob, seed=seed, **{series.knob: value})
             for value in values for seed in seeds]
 

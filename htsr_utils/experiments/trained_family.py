@@ -24,7 +24,9 @@ from ..conventions import get_convention
 from ..metrics import SUMMARY_METRICS, analyze, summarize
 from ..plots import METRIC_LABELS
 from ..threads import one_thread_per_call
-from ..trained import DEFAULT_CACHE_DIR, TrainedModel, build_mlp, default_config, load_dataset, train_family
+from ..trained import (
+    DEFAULT_CACHE_DIR, TrainedModel, build_mlp, default_config, family_table, load_dataset, train_family,
+)
 from ..weights import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
 
 __all__ = ["KNOB_DEFAULTS", "family_metrics", "knob_values", "layer_inventory", "plot_knob_effects",
@@ -133,17 +135,12 @@ def family_metrics(models: Sequence[TrainedModel], convention: str = "sdm2020") 
         ``attrs["convention"]`` names the convention.
     """
     get_convention(convention)  # fail early on a wrong name
-    rows = []
     with one_thread_per_call():
-        for m in models:
-            c = m.config
-            metrics = _metrics(m.model, convention)
-            status = metrics.pop("analysis_status")
-            rows.append({"dataset": c.dataset, "knob": c.knob, "knob_value": getattr(c, c.knob),
-                         "seed": c.seed, "train_acc": m.train_acc, "test_acc": m.test_acc} | metrics
-                        | {"batch_size": c.batch_size, "lr": c.lr, "width": c.width, "epochs": c.epochs,
-                           "analysis_status": status})
-    table = pd.DataFrame(rows)
+        table = family_table(models, lambda model: _metrics(model, convention))
+    status = table.pop("analysis_status")
+    for field in ("batch_size", "lr", "width", "epochs"):
+        table[field] = [getattr(m.config, field) for m in models]
+    table["analysis_status"] = status
     for count in ("L", "N_alpha"):
         table[count] = table[count].astype("Int64")
     table.attrs["convention"] = convention

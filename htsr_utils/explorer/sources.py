@@ -12,13 +12,16 @@ import torch
 from torch import nn
 
 from .. import zoo
-from ..trained import DATASETS, TrainConfig, default_config, train_model
+from ..trained import (
+    DATASETS, DEFAULT_BATCH_SIZES, DEFAULT_SEEDS, TrainConfig, default_config, quick_settings, quick_values,
+    train_model,
+)
 from ..weights import load_state_dict
 
 Weights = Union[nn.Module, Mapping[str, torch.Tensor]]
 
 #: Batch sizes of the models notebook 09 trains in its CI configuration (quick family).
-TRAINED_BATCH_SIZES: tuple[int, ...] = (16, 128, 512)
+TRAINED_BATCH_SIZES: tuple[int, ...] = quick_values(DEFAULT_BATCH_SIZES)
 
 #: Checkpoint suffixes the explorer accepts.
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -103,8 +106,8 @@ def trained_source(dataset: str = "mnist", batch_size: int = 128, seed: int = 0)
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
-    base = default_config(dataset)
-    config = dataclasses.replace(base, batch_size=batch_size, seed=seed, epochs=max(1, base.epochs // 3))
+    _, _, base = quick_settings(DEFAULT_BATCH_SIZES, DEFAULT_SEEDS, default_config(dataset))
+    config = dataclasses.replace(base, batch_size=batch_size, seed=seed)
     return Source("trained", dataset, config=config)
 
 
