@@ -126,30 +126,29 @@ def test_plot_of_a_cached_model_computes_no_eigenvalues(env, tmp_path, monkeypat
     assert (out / f"{MODEL}_esd.png").read_bytes().startswith(b"\x89PNG")
 
 
+def _chunk(fd: int, wait: float) -> bytes | None:
+    """What the terminal has within ``wait`` seconds: None if nothing, b"" once it is closed."""
+    if not select.select([fd], [], [], wait)[0]:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+
+
 def _read_until(fd: int, text: bytes, timeout: float) -> bytes:
     seen, end = b"", time.monotonic() + timeout
     while text not in seen and time.monotonic() < end:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        chunk = _chunk(fd, 0.2)
+        if chunk == b"":
+            break
+        seen += chunk or b""
     return seen
 
 
 def _drain(fd: int) -> bytes:
     seen = b""
-    while select.select([fd], [], [], 0.2)[0]:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
+    while chunk := _chunk(fd, 0.2):
         seen += chunk
     return seen
 
