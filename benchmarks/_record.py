@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from htsr_utils.fileio import atomic_write
+from htsr_utils.storage.fileio import atomic_write
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -74,7 +74,7 @@ def child_ours(name: str, convention: str, repeats: int) -> dict:
     import torch
 
     import htsr_utils
-    from htsr_utils import metrics
+    from htsr_utils.engine import metrics
 
     model = _model(name)
     totals = {"esd": 0.0, "fit": 0.0}
@@ -115,7 +115,7 @@ def _powerlaw_comparison(model, details) -> dict:
     import powerlaw
 
     from htsr_utils import esd, fit_powerlaw
-    from htsr_utils.weights import LayerWeights, iter_layers
+    from htsr_utils.engine.layers import LayerWeights, iter_layers
 
     spectra = []
     for item in iter_layers(model, "sdm2020"):

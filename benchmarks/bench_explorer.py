@@ -37,9 +37,9 @@ from pathlib import Path
 
 import nbformat
 
-from htsr_utils.explorer.app import Explorer
-from htsr_utils.explorer.sources import zoo_source
-from htsr_utils.fileio import atomic_write
+from htsr_utils.apps.explorer.app import Explorer
+from htsr_utils.apps.explorer.sources import zoo_source
+from htsr_utils.storage.fileio import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_explorer.json"

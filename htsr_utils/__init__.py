@@ -6,7 +6,21 @@ The pipeline is weights -> ESD -> power-law fit -> metrics:
 >>> details = analyze(model, convention="sdm2020")   # one row per weight matrix
 >>> summarize(details)                               # alpha-hat, log norm, ...
 
-The names below are imported from their modules on first use, so that ``import htsr_utils``
+The package is layered; each layer imports only from the layers before it
+(``tests/test_layers.py``):
+
+==============  ==========================================================================
+``engine``      weights -> ESD -> power-law fit -> metrics (imports nothing else of htsr_utils)
+``storage``     folders of the compendium and the atomic file writer
+``models``      the zoo registry, pretrained weight files, building architectures
+``paper``       reference data and audit, results cache, many-model runs, statistics,
+                tables, figures
+``experiments`` models trained here (datasets, architectures, training) and the experiments
+                of notebooks 09-11
+``apps``        the explorer, the ``htsr`` command, ``htsr reproduce``
+==============  ==========================================================================
+
+The names below, and the subpackages, are imported on first use, so that ``import htsr_utils``
 (and ``htsr --help``) does not pay for importing torch.
 """
 
@@ -15,29 +29,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .version import __version__  # noqa: E402
-
-# Imported here (NumPy only) so that ``htsr_utils.esd`` is the function, not the module.
-from .esd import esd, esd_many  # noqa: E402
+from .version import __version__
 
 #: Public name -> module that defines it.
 _EXPORTS = {
-    "analyze_cached": "cache",
-    "CONVENTIONS": "conventions", "Convention": "conventions", "get_convention": "conventions",
-    "ManyResult": "many", "analyze_many": "many",
-    "explore": "explorer",
-    "DETAIL_COLUMNS": "metrics", "SUMMARY_METRICS": "metrics", "analyze": "metrics",
-    "fit_eigenvalues": "metrics", "summarize": "metrics",
-    "PowerLawFit": "powerlaw_fit", "fit_powerlaw": "powerlaw_fit",
-    "NoAnalyzableLayersError": "weights", "NonFiniteWeightsError": "weights",
-    "SkippedLayer": "weights", "WeightFileError": "weights", "WeightMatrix": "weights",
-    "load_state_dict": "weights", "weight_matrices": "weights",
+    "CONVENTIONS": "engine.conventions", "Convention": "engine.conventions",
+    "get_convention": "engine.conventions",
+    "WeightFileError": "engine.checkpoint", "load_state_dict": "engine.checkpoint",
+    "NoAnalyzableLayersError": "engine.layers", "NonFiniteWeightsError": "engine.layers",
+    "SkippedLayer": "engine.layers", "WeightMatrix": "engine.layers", "weight_matrices": "engine.layers",
+    "esd": "engine.esd", "esd_many": "engine.esd",
+    "PowerLawFit": "engine.powerlaw_fit", "fit_powerlaw": "engine.powerlaw_fit",
+    "DETAIL_COLUMNS": "engine.metrics", "SUMMARY_METRICS": "engine.metrics", "analyze": "engine.metrics",
+    "fit_eigenvalues": "engine.metrics", "summarize": "engine.metrics",
+    "list_models": "models.registry", "load_model": "models.build",
+    "analyze_cached": "paper.cache",
+    "ManyResult": "paper.many", "analyze_many": "paper.many",
+    "explore": "apps.explorer",
 }
 
-__all__ = [*_EXPORTS, "esd", "esd_many", "__version__"]
+#: Subpackages, handed out as attributes (``htsr_utils.engine``) on first use.
+_SUBPACKAGES = ("engine", "storage", "models", "paper", "experiments", "apps")
+
+__all__ = [*_EXPORTS, *_SUBPACKAGES, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'htsr_utils' has no attribute {name!r}")

@@ -19,7 +19,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from htsr_utils.fileio import atomic_write  # noqa: E402
+from htsr_utils.storage.fileio import atomic_write  # noqa: E402
 
 COLUMNS = ["layer_id", "layer_type", "level", "N", "M"]
 

@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from htsr_utils.fileio import atomic_write  # noqa: E402
+from htsr_utils.storage.fileio import atomic_write  # noqa: E402
 
 RELEASES = "https://github.com/osmr/imgclsmob/releases/download"
 PAPER_CUTOFF = 33  # pytorchcv 0.0.33, uploaded 2019-01-30: the last release of January 2019
@@ -45,14 +45,14 @@ ENTRY = re.compile(r"\('([^']+)',\s*'(\d{4})',\s*'([0-9a-f]{40})',\s*'(v[0-9.]+)
 # Per-model facts, computed in a subprocess that imports one pytorchcv version.
 PROBE = """
 import json, sys, torch
-from htsr_utils.weights import weight_matrices
+from htsr_utils.engine.layers import weight_matrices
 names, snapshot, use_zoo = json.loads(sys.argv[1])
 out = {}
 for name in names:
     try:
         if use_zoo:
-            from htsr_utils import zoo
-            model = zoo.load_model("pytorchcv_" + name, "random", snapshot=snapshot)
+            from htsr_utils.models.build import load_model
+            model = load_model("pytorchcv_" + name, "random", snapshot=snapshot)
         else:
             from pytorchcv.model_provider import get_model
             model = get_model(name, pretrained=False)
@@ -155,11 +155,12 @@ def main() -> None:
     write_csv(REPO / "data" / "pytorchcv_paper_weights.csv", weights)
     print(f"{len(weights)} of {len(readme)} models matched; unmatched: {unmatched or 'none'}")
 
-    from htsr_utils import zoo
+    from htsr_utils.models.paper_era import architectures, paper_architecture_change
+    from htsr_utils.models.registry import PYTORCHCV_PREFIX, get_spec, list_models
 
     era = {w["library_model"]: min(int(w["last_pytorchcv"].rsplit(".", 1)[1]), PAPER_CUTOFF)
            for w in weights}
-    names = [zoo.get_spec(n).arch for n in zoo.list_models(library="pytorchcv")]
+    names = [get_spec(n).arch for n in list_models(library="pytorchcv")]
     today = probe(names, [])
     paper_zoo = probe(names, [], snapshot="paper", use_zoo=True)
     old: dict[str, dict] = {}
@@ -168,13 +169,13 @@ def main() -> None:
         old.update(probe(group, [extracted(args.work, minor)]))
     rows = []
     for name in names:
-        model = zoo.PYTORCHCV_PREFIX + name
+        model = PYTORCHCV_PREFIX + name
         then, now = old.get(name), today[name]
         if name not in era:  # not in SDM 2020: no paper-era file, today's architecture
             then = None
         elif then is None:
             raise SystemExit(f"{name}: cannot be built by pytorchcv 0.0.{era[name]}")
-        change = zoo.paper_architecture_change(model) or ""
+        change = paper_architecture_change(model) or ""
         if then is None:
             rows.append({"model": model, "library_model": name, "paper_pytorchcv": "",
                          "latest_pytorchcv": f"0.0.{latest}", "change": "", "width_scale": "",
@@ -189,7 +190,7 @@ def main() -> None:
         if paper_zoo[name]["shapes"] != then["shapes"] or paper_zoo[name]["params"] != then["params"]:
             raise SystemExit(f"{name}: the zoo's paper snapshot does not rebuild pytorchcv "
                              f"0.0.{era[name]}")
-        recorded = zoo._architectures().get(model, {})
+        recorded = architectures().get(model, {})
         rows.append({
             "model": model, "library_model": name,
             "paper_pytorchcv": f"0.0.{era[name]}",

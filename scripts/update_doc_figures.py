@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from htsr_utils.fileio import atomic_write  # noqa: E402
-from htsr_utils.reproduce import run_notebooks  # noqa: E402
+from htsr_utils.apps.reproduce import run_notebooks  # noqa: E402
+from htsr_utils.storage.fileio import atomic_write  # noqa: E402
 
 #: docs/figures/<name> <- <figures>/<notebook>/<file>, for the default convention (sdm2020).
 FIGURES = {

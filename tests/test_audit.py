@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from htsr_utils.audit import AUDIT_COLUMNS, audit_published, published_layer_shapes
-from htsr_utils.reference_data import published_values
+from htsr_utils.paper.audit import AUDIT_COLUMNS, audit_published, published_layer_shapes
+from htsr_utils.paper.reference_data import published_values
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "ref_data" / "ww-trends-2020" / "data"
+SOURCES = Path(__file__).resolve().parents[1] / "data" / "sources" / "ww-trends-2020" / "data"
 DENSENETS = ["densenet121", "densenet161", "densenet169", "densenet201"]
 # What the shapes say: each file's LEVEL.SLICE shapes are those of another DenseNet.
 DENSENET_SHAPES_OF = {"densenet121": "densenet121", "densenet161": "densenet201",
@@ -35,14 +35,13 @@ def test_every_natcomm2021_row_is_tied_to_a_per_layer_file():
                for m in rows["model"])
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared reference collection not present")
 def test_layer_shapes_are_a_verbatim_copy():
     table = published_layer_shapes()
-    files = sorted(p.relative_to(SHARED).as_posix()
-                   for p in [*SHARED.glob("*.csv"), *SHARED.glob("resnet-1k/*.csv")])
+    files = sorted(p.relative_to(SOURCES).as_posix()
+                   for p in [*SOURCES.glob("*.csv"), *SOURCES.glob("resnet-1k/*.csv")])
     assert sorted(set(table["file"])) == files
     for file, rows in table.groupby("file"):
-        original = pd.read_csv(SHARED / file)
+        original = pd.read_csv(SOURCES / file)
         assert rows[["N", "M"]].to_numpy().tolist() == original[["N", "M"]].to_numpy().tolist()
         assert rows["level"].tolist() == original["level"].tolist()
 

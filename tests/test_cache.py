@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from htsr_utils import cache, zoo
-from htsr_utils.metrics import DETAIL_COLUMNS
+from htsr_utils.engine.metrics import DETAIL_COLUMNS
+from htsr_utils.models.build import load_model, model_weights_sha256
+from htsr_utils.paper import cache
 
 MODEL = "pytorchcv_fdmobilenet_wd4"  # 8 matrices: analyzed in well under a second
 STEM = f"{MODEL}__random-seed0__sdm2020"
@@ -60,7 +61,7 @@ def test_first_call_computes_and_second_reads(tmp_path, reference, computations)
 def test_sidecar_records_provenance(tmp_path, reference):
     cache.analyze_cached(MODEL, "random", results_dir=tmp_path)
     meta = json.loads((tmp_path / f"{STEM}.json").read_text())
-    assert meta["weights_sha256"] == zoo.model_weights_sha256(MODEL, "random")
+    assert meta["weights_sha256"] == model_weights_sha256(MODEL, "random")
     assert meta["code_fingerprint"] == cache.code_fingerprint()
     assert {"htsr_version", "convention", "torch_version", "created", "csv_sha256"} <= meta.keys()
 
@@ -83,7 +84,7 @@ def test_changed_inputs_recompute(tmp_path, monkeypatch, computations, change):
     elif change == "code":
         monkeypatch.setattr(cache, "code_fingerprint", lambda: "edited engine")
     else:  # e.g. a new pretrained file under the same cache name
-        monkeypatch.setattr(zoo, "model_weights_sha256", lambda *args, **kwargs: "0" * 64)
+        monkeypatch.setattr(cache, "model_weights_sha256", lambda *args, **kwargs: "0" * 64)
     details = cache.analyze_cached(MODEL, "random", **kwargs)
     assert len(computations) == 2
     assert details.attrs["convention"] == kwargs.get("convention", "sdm2020")
@@ -93,7 +94,7 @@ def test_changed_inputs_recompute(tmp_path, monkeypatch, computations, change):
 
 def test_checkpoint_file_is_keyed_by_content(tmp_path, computations):
     checkpoint = tmp_path / "model.pt"
-    state = zoo.load_model(MODEL, "random").state_dict()
+    state = load_model(MODEL, "random").state_dict()
     torch.save(state, checkpoint)
     first = cache.analyze_cached(MODEL, checkpoint, results_dir=tmp_path)
     state["output.weight"] = state["output.weight"] * 2.0
@@ -126,7 +127,7 @@ def test_incomplete_entry_is_a_miss(tmp_path, reference, computations, damage):
 _CRASH = """
 import os, signal, sys
 from pathlib import Path
-from htsr_utils import cache
+from htsr_utils.paper import cache
 
 folder, mode = Path(sys.argv[1]), sys.argv[2]
 if mode == "sigkill-mid-csv":

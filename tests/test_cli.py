@@ -11,10 +11,11 @@ import nbformat
 import pytest
 import torch
 
-from htsr_utils import zoo
-from htsr_utils.cli import main
+from htsr_utils.apps.cli import main
+from htsr_utils.models.build import load_model
+from htsr_utils.models.registry import list_models
 
-HTSR = [sys.executable, "-m", "htsr_utils.cli"]
+HTSR = [sys.executable, "-m", "htsr_utils.apps.cli"]
 SMALL = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1"]  # random weights: about a second each
 
 
@@ -41,7 +42,7 @@ def test_list_models_through_the_entry_point(env):
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
     assert header.split() == ["model", "family", "library"]
-    assert [row.split()[0] for row in rows] == zoo.list_models(family="VGG")
+    assert [row.split()[0] for row in rows] == list_models(family="VGG")
 
 
 def test_analyze_writes_tables_and_plots(env, tmp_path):
@@ -75,7 +76,7 @@ BAD_INPUTS = {
 def bad_input_runs(env, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     """All the bad-input commands, started at once (each pays the torch import)."""
     root = tmp_path_factory.mktemp("bad")
-    state = zoo.load_model(SMALL[0], "random").state_dict()
+    state = load_model(SMALL[0], "random").state_dict()
     state["output.weight"][0, 0] = float("nan")
     torch.save(state, root / "nan.pt")
     (root / "empty").mkdir()
@@ -127,7 +128,7 @@ def notebooks(tmp_path) -> Path:
     folder.mkdir()
     _notebook(folder / "01_ok.ipynb", "quick = False  # small settings",
               "from pathlib import Path\n"
-              "from htsr_utils.reproduce import write_notebook_report\n"
+              "from htsr_utils.apps.reproduce import write_notebook_report\n"
               "assert quick is True\n"
               "Path('01_figure.txt').write_text('a figure')\n"
               "write_notebook_report('01_ok', ['model_a', 'model_b'], ['model_c'])")

@@ -19,9 +19,9 @@ import pytest
 import torch
 from torch import nn
 
-from htsr_utils.cli import main
+from htsr_utils.apps.cli import main
 
-HTSR = [sys.executable, "-m", "htsr_utils.cli"]
+HTSR = [sys.executable, "-m", "htsr_utils.apps.cli"]
 MODEL = "squeezenet1_1"  # random weights: about a second
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def one_line_error(done: subprocess.CompletedProcess, status: int, *texts: str) 
 def test_help_and_usage_errors_import_neither_torch_nor_pandas(env):
     probe = (
         "import sys\n"
-        "from htsr_utils.cli import build_parser\n"
+        "from htsr_utils.apps.cli import build_parser\n"
         "build_parser().parse_args(['analyze', 'vgg11', '--weights', 'random'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas', 'scipy', 'matplotlib'})\n"
         "print(','.join(heavy))\n"
@@ -110,7 +110,7 @@ def test_summary_names_the_weights_and_the_convention(env, tmp_path):
 
 
 def test_plot_of_a_cached_model_computes_no_eigenvalues(env, tmp_path, monkeypatch):
-    esd_module = sys.modules["htsr_utils.esd"]  # the package attribute is the function
+    esd_module = sys.modules["htsr_utils.engine.esd"]  # the package attribute is the function
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     out = tmp_path / "out"

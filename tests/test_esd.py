@@ -12,9 +12,9 @@ from threadpoolctl import threadpool_info
 from tqdm import tqdm
 
 from htsr_utils import esd, esd_many
-from htsr_utils.threads import one_thread_per_call
+from htsr_utils.engine.parallel import one_thread_per_call
 
-esd_module = sys.modules["htsr_utils.esd"]
+esd_module = sys.modules["htsr_utils.engine.esd"]
 
 
 def _svd_reference(w: np.ndarray) -> np.ndarray:

@@ -17,7 +17,9 @@ from plotly.callbacks import InputDeviceState, Points
 from safetensors.torch import save_file
 
 from htsr_utils import analyze, explore, fit_eigenvalues
-from htsr_utils.explorer.figures import histogram_edges, mp_counts, mp_edge, power_law_counts, trace
+from htsr_utils.apps.explorer.figures import mp_counts, power_law_counts, trace
+from htsr_utils.engine.random_matrix import mp_edge
+from htsr_utils.paper.figures import histogram_edges
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +331,7 @@ def test_kernel_interrupt_stops_an_analysis_and_bad_input_shows_in_a_kernel(kern
             break
     time.sleep(0.5)  # into the eigenvalues (vgg11 needs seconds even on many fast cores)
     manager.interrupt_kernel()
-    state = _execute(client, "from htsr_utils.explorer.sources import zoo_source\n"
+    state = _execute(client, "from htsr_utils.apps.explorer.sources import zoo_source\n"
                              "print(app.message.value, app.current.source.label, "
                              "app.store.cached(zoo_source('vgg11'), 'sdm2020'))", timeout=30)
     assert "analysis interrupted" in state and "resnet18 (random) False" in state, state
@@ -337,15 +339,15 @@ def test_kernel_interrupt_stops_an_analysis_and_bad_input_shows_in_a_kernel(kern
 
 def test_random_init_overlay_of_a_pretrained_zoo_model(monkeypatch):
     """Pretrained weights cannot be downloaded here: a seed-1 random model stands in for them."""
-    from htsr_utils import zoo
-    from htsr_utils.explorer.sources import Source
+    from htsr_utils.apps.explorer.sources import Source
+    from htsr_utils.models.build import load_model
 
-    monkeypatch.setattr(Source, "load", lambda self: zoo.load_model(self.name, "random", seed=1))
+    monkeypatch.setattr(Source, "load", lambda self: load_model(self.name, "random", seed=1))
     app = explore("resnet18", "pretrained")
     assert not app.show_random_init.disabled
     app.table.value = 10
     app.show_random_init.value = True
     overlay = trace(app.esd, "random_init")
-    reference, esds = analyze(zoo.load_model("resnet18", "random"), "sdm2020", return_esds=True)
+    reference, esds = analyze(load_model("resnet18", "random"), "sdm2020", return_esds=True)
     assert overlay.visible and sum(overlay.y) == fit_eigenvalues(esds[10], "sdm2020").size
     assert app.current.random_init_spectrum(10).max() == pytest.approx(reference.at[10, "lambda_max"])

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from htsr_utils.fileio import atomic_write
+from htsr_utils.storage.fileio import atomic_write
 
 
 def test_writes_bytes_text_and_callable(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from htsr_utils.engine.metrics import DETAIL_COLUMNS, SUMMARY_METRICS
 from htsr_utils.experiments.permutation import CONTRAST_COLUMNS
-from htsr_utils.metrics import DETAIL_COLUMNS, SUMMARY_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOSSARY = ROOT / "docs" / "glossary.md"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from htsr_utils.reference_data import join_reference
+from htsr_utils.paper.reference_data import join_reference
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MODELS = ["vgg11", "resnet18", "pytorchcv_resnet10", "googlenet"]
@@ -78,7 +78,7 @@ def test_unknown_snapshot_is_named():
 
 @pytest.mark.parametrize("snapshot", ["paper", "latest"])
 def test_every_zoo_model_joins(snapshot):
-    from htsr_utils.zoo import get_spec, list_models
+    from htsr_utils.models.registry import get_spec, list_models
 
     models = list_models()
     summary = pd.DataFrame({"family": [get_spec(m).family for m in models]}, index=pd.Index(models, name="model"))

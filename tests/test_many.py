@@ -10,9 +10,11 @@ import pytest
 import threadpoolctl
 import torch
 
-from htsr_utils import SUMMARY_METRICS, zoo
-from htsr_utils.many import (
-    ManyResult, ModelAnalysisError, analyze_many, process_pool)
+from htsr_utils import SUMMARY_METRICS
+from htsr_utils.engine.parallel import process_pool
+from htsr_utils.models.build import load_model
+from htsr_utils.models.registry import UnknownModelError, get_spec
+from htsr_utils.paper.many import ManyResult, ModelAnalysisError, analyze_many
 
 # Small random-weight models, analyzed in about a second each.
 MODELS = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1", "pytorchcv_mobilenet_wd4"]
@@ -51,7 +53,7 @@ def test_sequential_result(sequential):
     summary = sequential.summary
     assert list(summary.index) == MODELS and summary.index.name == "model"
     assert list(summary.columns) == ["family", *SUMMARY_METRICS, "convention", "weights"]
-    assert list(summary["family"]) == [zoo.get_spec(m).family for m in MODELS]
+    assert list(summary["family"]) == [get_spec(m).family for m in MODELS]
     assert (summary["convention"] == "sdm2020").all() and (summary["weights"] == "random").all()
     assert summary["L"].dtype == np.int64 and summary["N_alpha"].dtype == np.int64
     assert sequential.skipped.empty
@@ -98,7 +100,7 @@ def test_all_skipped_gives_empty_tables(offline, tmp_path):
 
 
 def test_other_errors_name_the_model(tmp_path):
-    state = zoo.load_model(MODELS[0], "random").state_dict()
+    state = load_model(MODELS[0], "random").state_dict()
     state["output.weight"][0, 0] = float("nan")
     torch.save(state, tmp_path / "nan.pt")
     with pytest.raises(ModelAnalysisError, match=f"model '{MODELS[0]}': NonFiniteWeightsError"):
@@ -106,7 +108,7 @@ def test_other_errors_name_the_model(tmp_path):
 
 
 @pytest.mark.parametrize("names, weights, convention, error", [
-    (["resnet18", "resnet1800"], "random", "sdm2020", zoo.UnknownModelError),
+    (["resnet18", "resnet1800"], "random", "sdm2020", UnknownModelError),
     (["resnet18"], "random", "sdm2021", ValueError),
     (["resnet18"], "no/such/file.pt", "sdm2020", FileNotFoundError),
 ])

@@ -42,7 +42,7 @@ def test_norms_match_torch_linalg(small_model, details):
 
 def test_layers_in_separate_windows_give_the_same_table(small_model, details, monkeypatch):
     """Eigenvalues computed a few layers at a time (memory bound) or all together: same rows."""
-    import htsr_utils.metrics as metrics_module
+    import htsr_utils.engine.metrics as metrics_module
 
     monkeypatch.setattr(metrics_module, "WINDOW_BYTES", 1)
     pd.testing.assert_frame_equal(analyze(small_model, "sdm2020"), details)

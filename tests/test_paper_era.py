@@ -12,9 +12,20 @@ import pandas as pd
 import pytest
 import torch
 
-from htsr_utils import zoo
-from htsr_utils.reference_data import DATA_DIR, published_values, reported_accuracy
-from htsr_utils.weights import weight_matrices
+from htsr_utils.engine.layers import weight_matrices
+from htsr_utils.models.build import load_model, model_weights_sha256
+from htsr_utils.models.files import (
+    CheckpointError,
+    ChecksumMismatchError,
+    WeightsUnavailableError,
+    pytorchcv_root,
+    weights_location,
+)
+from htsr_utils.models.manifest import MANIFEST_COLUMNS, download_script, weights_manifest
+from htsr_utils.models.paper_era import paper_architecture_change, paper_weights
+from htsr_utils.models.registry import PYTORCHCV_PREFIX, list_models
+from htsr_utils.paper.reference_data import published_values, reported_accuracy
+from htsr_utils.storage.paths import data_dir
 
 RELEASES = "https://github.com/osmr/imgclsmob/releases/download"
 # pytorchcv <= 0.0.40's own self-test (resnet.py `_test`) asserts these parameter counts.
@@ -29,7 +40,7 @@ def offline(monkeypatch, tmp_path):
 
 
 def paper_table() -> list[dict[str, str]]:
-    with open(DATA_DIR / "pytorchcv_paper_weights.csv", newline="") as f:
+    with open(data_dir() / "pytorchcv_paper_weights.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -49,63 +60,63 @@ def test_every_sdm2020_pytorchcv_model_has_its_january_2019_file():
         assert row["error_code"] == f"{round((100 - readme.loc[row['model'], 'top5']) * 100):04d}"
         assert row["file_name"] == f"{arch}-{row['error_code']}-{row['sha1'][:8]}.pth"
         assert row["url"] == f"{RELEASES}/{row['release_tag']}/{row['file_name']}.zip"
-        url, path = zoo.weights_location(row["model"], "paper")
+        url, path = weights_location(row["model"], "paper")
         assert url == row["url"] and path.name == row["file_name"]
-        assert path.parent == zoo._pytorchcv_root()
+        assert path.parent == pytorchcv_root()
 
 
 def test_model_without_a_paper_file_is_unavailable_with_its_reason():
     name = "pytorchcv_menet160_8x1_g8"  # a zoo model that SDM 2020 did not analyze
-    for call in (lambda: zoo.load_model(name, "pretrained", snapshot="paper"),
-                 lambda: zoo.weights_location(name, "paper")):
-        with pytest.raises(zoo.WeightsUnavailableError, match="not among the 53"):
+    for call in (lambda: load_model(name, "pretrained", snapshot="paper"),
+                 lambda: weights_location(name, "paper")):
+        with pytest.raises(WeightsUnavailableError, match="not among the 53"):
             call()
-    row = zoo.weights_manifest("paper", models=[name]).iloc[0]
+    row = weights_manifest("paper", models=[name]).iloc[0]
     assert not row["available"] and "not among the 53" in row["reason"]
-    assert zoo.weights_location(name, "latest")[1].name.startswith("menet160_8x1_g8-")
-    assert zoo.load_model(name, "random", snapshot="paper") is not None
+    assert weights_location(name, "latest")[1].name.startswith("menet160_8x1_g8-")
+    assert load_model(name, "random", snapshot="paper") is not None
 
 
 def test_paper_file_at_the_cache_path_is_verified_and_loaded(monkeypatch):
     name = "pytorchcv_resnet18_wd2"
-    published = zoo.paper_weights()[name]
-    state = zoo.load_model(name, "random", snapshot="paper", seed=5).state_dict()
+    published = paper_weights()[name]
+    state = load_model(name, "random", snapshot="paper", seed=5).state_dict()
     # the real file's sha1 cannot be produced offline: record a stand-in file as published
-    blob = DATA_DIR.parent / ".pytest_paper_file.pth"
+    blob = data_dir().parent / ".pytest_paper_file.pth"
     try:
         torch.save(state, blob)
         sha1 = hashlib.sha1(blob.read_bytes()).hexdigest()
         entry = published._replace(sha1=sha1, file_name=f"resnet18_wd2-1538-{sha1[:8]}.pth")
-        monkeypatch.setitem(zoo.paper_weights(), name, entry)
-        _, path = zoo.weights_location(name, "paper")
+        monkeypatch.setitem(paper_weights(), name, entry)
+        _, path = weights_location(name, "paper")
         path.parent.mkdir(parents=True)
         blob.replace(path)
     finally:
         blob.unlink(missing_ok=True)
-    loaded = zoo.load_model(name, "pretrained", snapshot="paper").state_dict()
+    loaded = load_model(name, "pretrained", snapshot="paper").state_dict()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert zoo.model_weights_sha256(name, snapshot="paper") == digest
-    row = zoo.weights_manifest("paper", models=[name]).iloc[0]
+    assert model_weights_sha256(name, snapshot="paper") == digest
+    row = weights_manifest("paper", models=[name]).iloc[0]
     assert row["present"] and row["verified"] and row["checksum"] == f"sha1:{sha1}"
     # the paper-era file does not fit today's architecture
-    with pytest.raises(zoo.CheckpointError, match="shape mismatches"):
-        zoo.load_model(name, path)
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        load_model(name, path)
     # one byte more: refused, naming the path and both hashes
     path.write_bytes(path.read_bytes() + b"\0")
     actual = hashlib.sha1(path.read_bytes()).hexdigest()
-    with pytest.raises(zoo.ChecksumMismatchError) as err:
-        zoo.load_model(name, "pretrained", snapshot="paper")
+    with pytest.raises(ChecksumMismatchError) as err:
+        load_model(name, "pretrained", snapshot="paper")
     assert str(path) in str(err.value) and sha1 in str(err.value) and actual in str(err.value)
-    assert not zoo.weights_manifest("paper", models=[name]).iloc[0]["verified"]
+    assert not weights_manifest("paper", models=[name]).iloc[0]["verified"]
 
 
 @pytest.mark.parametrize("arch", sorted(PAPER_PARAMS))
 def test_paper_architecture_differs_from_today_only_in_the_last_unit(arch):
-    name = zoo.PYTORCHCV_PREFIX + arch
-    assert zoo.paper_architecture_change(name) == "resnet_last_unit_scaled"
-    paper = zoo.load_model(name, "random", snapshot="paper")
-    latest = zoo.load_model(name, "random", snapshot="latest")
+    name = PYTORCHCV_PREFIX + arch
+    assert paper_architecture_change(name) == "resnet_last_unit_scaled"
+    paper = load_model(name, "random", snapshot="paper")
+    latest = load_model(name, "random", snapshot="latest")
     assert sum(p.numel() for p in paper.parameters()) == PAPER_PARAMS[arch]
     paper_shapes, latest_shapes = shapes(paper), shapes(latest)
     assert (len(paper_shapes), len(latest_shapes)) == {
@@ -114,20 +125,20 @@ def test_paper_architecture_differs_from_today_only_in_the_last_unit(arch):
     changed = (paper_count - latest_count) + (latest_count - paper_count)
     assert changed and all(layer == "output" or layer.startswith("features.stage4.unit2.")
                            for layer, _, _ in changed)
-    with open(DATA_DIR / "pytorchcv_architectures.csv", newline="") as f:
+    with open(data_dir() / "pytorchcv_architectures.csv", newline="") as f:
         recorded = {r["model"]: r for r in csv.DictReader(f)}[name]
     assert int(recorded["n_matrices_paper"]) == len(paper_shapes)
     assert int(recorded["n_matrices_latest"]) == len(latest_shapes)
 
 
 def test_random_weights_key_follows_the_architecture():
-    paper = zoo.model_weights_sha256("pytorchcv_resnet18_wd2", "random", snapshot="paper")
-    assert paper != zoo.model_weights_sha256("pytorchcv_resnet18_wd2", "random")
+    paper = model_weights_sha256("pytorchcv_resnet18_wd2", "random", snapshot="paper")
+    assert paper != model_weights_sha256("pytorchcv_resnet18_wd2", "random")
     # same architecture in both snapshots: same weights, same key
-    assert zoo.model_weights_sha256("pytorchcv_resnet10", "random", snapshot="paper") == \
-        zoo.model_weights_sha256("pytorchcv_resnet10", "random")
+    assert model_weights_sha256("pytorchcv_resnet10", "random", snapshot="paper") == \
+        model_weights_sha256("pytorchcv_resnet10", "random")
     with pytest.raises(ValueError, match="snapshot"):
-        zoo.load_model("vgg11", "random", snapshot="2019")
+        load_model("vgg11", "random", snapshot="2019")
 
 
 @pytest.mark.slow
@@ -136,7 +147,7 @@ def test_paper_snapshot_matrix_counts_equal_the_published_counts():
     sdm = published_values("sdm2020").dropna(subset=["n_matrices"])
     wrong = {}
     for name, count in zip(sdm["model"], sdm["n_matrices"]):
-        model = zoo.load_model(name, "random", snapshot="paper")
+        model = load_model(name, "random", snapshot="paper")
         found = len(weight_matrices(model, "sdm2020").matrices)
         if found != count:
             wrong[name] = (found, int(count))
@@ -144,7 +155,7 @@ def test_paper_snapshot_matrix_counts_equal_the_published_counts():
 
 
 def test_weights_command_lists_paper_files_and_a_download_script():
-    run = [sys.executable, "-m", "htsr_utils.cli", "weights", "--snapshot", "paper"]
+    run = [sys.executable, "-m", "htsr_utils.apps.cli", "weights", "--snapshot", "paper"]
     table = subprocess.run(run, capture_output=True, text=True, check=True).stdout
     for row in paper_table():
         assert row["file_name"] in table
@@ -153,13 +164,13 @@ def test_weights_command_lists_paper_files_and_a_download_script():
     assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
     for row in paper_table():
         assert row["url"] in script and row["sha1"] in script
-    both = zoo.weights_manifest("all")
+    both = weights_manifest("all")
     assert set(both["snapshot"]) == {"latest", "paper"}
-    assert len(both) == 2 * len(zoo.list_models())
+    assert len(both) == 2 * len(list_models())
 
 
 def test_snapshot_reaches_the_cache_and_analyze_many(tmp_path):
-    from htsr_utils.many import analyze_many
+    from htsr_utils.paper.many import analyze_many
 
     name = "pytorchcv_resnet18_wd4"
     counts = {}
@@ -192,9 +203,9 @@ def test_download_script_fetches_unzips_and_checks(tmp_path):
         {"model": "gone", "snapshot": "paper", "library": "pytorchcv", "available": False,
          "reason": "no paper-era file"},
     ]
-    manifest = pd.DataFrame(rows, columns=list(zoo.MANIFEST_COLUMNS))
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     script = tmp_path / "get.sh"
-    script.write_text(zoo.download_script(manifest))
+    script.write_text(download_script(manifest))
     dest = tmp_path / "dest"
     subprocess.run(["sh", str(script), str(dest)], check=True, capture_output=True)
     assert (dest / "torch/hub/checkpoints/vgg-abcdef12.pth").read_bytes() == b"torchvision file"

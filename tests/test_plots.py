@@ -12,17 +12,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
 from matplotlib.patches import StepPatch  # noqa: E402
 
 from htsr_utils import fit_eigenvalues, fit_powerlaw, get_convention  # noqa: E402
-from htsr_utils.plots import (  # noqa: E402
-    FAMILY_STYLES, family_style, marchenko_pastur_pdf, plot_esd, plot_esd_vs_mp, plot_ks_candidates,
-    plot_metric_vs_accuracy, plot_parity, plot_score_heatmap, plot_series_facets, save_figure,
+from htsr_utils.engine.random_matrix import marchenko_pastur_pdf  # noqa: E402
+from htsr_utils.models.registry import get_spec, list_models  # noqa: E402
+from htsr_utils.paper.figures import (  # noqa: E402
+    FAMILY_STYLES,
+    family_style,
+    plot_esd,
+    plot_esd_vs_mp,
+    plot_ks_candidates,
+    plot_metric_vs_accuracy,
+    plot_parity,
+    plot_score_heatmap,
+    plot_series_facets,
+    save_figure,
     weights_label,
 )
-from htsr_utils.regression import group_regressions, ols_fit  # noqa: E402
-from htsr_utils.zoo import get_spec, list_models  # noqa: E402
+from htsr_utils.paper.regression import group_regressions, ols_fit  # noqa: E402
 
 
 def _summary(weights: str = "random") -> pd.DataFrame:

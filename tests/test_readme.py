@@ -46,6 +46,6 @@ def test_there_are_examples_to_check():
 @pytest.mark.parametrize("command", _htsr_commands())
 def test_htsr_command_examples_run_offline(command, offline_env, tmp_path):
     args = command.split()[1:]
-    done = subprocess.run([sys.executable, "-m", "htsr_utils.cli", *args], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "htsr_utils.apps.cli", *args], cwd=tmp_path,
                           env=offline_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{command}\n{done.stderr}"

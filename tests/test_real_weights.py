@@ -9,16 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from htsr_utils import analyze, fit_eigenvalues, zoo
+from htsr_utils import analyze, fit_eigenvalues
+from htsr_utils.engine.parallel import one_thread_per_call
+from htsr_utils.engine.random_matrix import mp_edge
 from htsr_utils.experiments.permutation import (
     CONTRAST_COLUMNS,
     analyzed_weights,
     contrast_table,
-    mp_edge,
     permutation_seed,
     permuted_state,
 )
-from htsr_utils.threads import one_thread_per_call
+from htsr_utils.models.build import load_model
 
 
 def _sorted(t: torch.Tensor) -> torch.Tensor:
@@ -80,8 +81,9 @@ def test_mp_edge_of_a_gaussian_matrix() -> None:
     """Independent ground truth: lambda_max of W^T W for i.i.d. N(0, s^2) entries ~ s^2 (sqrt N + sqrt M)^2."""
     w = torch.randn(2000, 500, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.3
     top = float(torch.linalg.eigvalsh(w.T @ w).max())
-    assert top == pytest.approx(mp_edge(w), rel=0.03)
-    assert mp_edge(w) == pytest.approx(0.09 * (np.sqrt(2000) + np.sqrt(500)) ** 2, rel=0.01)
+    edge = mp_edge(2000, 500, float(w.var(unbiased=False)))
+    assert top == pytest.approx(edge, rel=0.03)
+    assert edge == pytest.approx(0.09 * (np.sqrt(2000) + np.sqrt(500)) ** 2, rel=0.01)
 
 
 def test_analyzed_weights_follow_the_details() -> None:
@@ -100,7 +102,7 @@ def test_contrast_table_needs_a_seed() -> None:
 
 @pytest.fixture(scope="module")
 def minilm() -> nn.Module:
-    return zoo.load_model("minilm-l6")
+    return load_model("minilm-l6")
 
 
 @pytest.mark.slow

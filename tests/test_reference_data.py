@@ -1,4 +1,4 @@
-"""Reference tables in data/: provenance, fidelity to shared/ref_data, loaders."""
+"""Reference tables in data/: provenance, fidelity to their sources (data/sources/), loaders."""
 
 import math
 from pathlib import Path
@@ -6,11 +6,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from htsr_utils import reference_data as rd
+from htsr_utils.paper import reference_data as rd
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "ref_data"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/ref_data not available")
+SOURCES = ROOT / "data" / "sources"
 
 
 def test_every_row_has_provenance():
@@ -22,10 +21,9 @@ def test_every_row_has_provenance():
     assert (published["source"].str.strip() != "").all()
 
 
-@needs_shared
-def test_reported_accuracies_equal_shared_ref_data():
+def test_reported_accuracies_equal_their_source():
     ours = pd.read_csv(ROOT / "data" / "reported_accuracy.csv", dtype=str, keep_default_na=False)
-    theirs = pd.read_csv(SHARED / "reported_accuracy.csv", dtype=str, keep_default_na=False)
+    theirs = pd.read_csv(SOURCES / "reported_accuracy.csv", dtype=str, keep_default_na=False)
     assert len(ours) == len(theirs)
     merged = theirs.merge(ours, left_on=["source", "model_name"], right_on=["source", "library_model"],
                           validate="one_to_one")
@@ -34,9 +32,8 @@ def test_reported_accuracies_equal_shared_ref_data():
     assert (merged["citation_x"] == merged["citation_y"]).all()
 
 
-@needs_shared
-def test_published_values_equal_shared_ref_data():
-    theirs = pd.read_csv(SHARED / "paper_per_model_values.csv")
+def test_published_values_equal_their_source():
+    theirs = pd.read_csv(SOURCES / "paper_per_model_values.csv")
     ours = rd.published_values()
     assert len(ours) == len(theirs)
     pairs = {"top1_acc_used": "top1_used", "alpha_hat": "alpha_hat", "avg_log10_fro_norm": "log_norm",
@@ -95,11 +92,11 @@ def test_used_in_marks_one_row_per_published_model():
 
 
 def test_names_and_families_match_the_zoo():
-    from htsr_utils import zoo
+    from htsr_utils.models.registry import get_spec
 
     for table in (rd.reported_accuracy(), rd.published_values()):
         for row in table[["model", "family", "library"]].drop_duplicates().itertuples():
-            spec = zoo.get_spec(row.model)
+            spec = get_spec(row.model)
             assert (spec.family, spec.library) == (row.family, row.library), row.model
 
 
@@ -112,7 +109,7 @@ def test_data_readme_describes_every_file():
 
 
 def test_used_in_rows_hold_the_accuracy_each_paper_used():
-    """Provenance that needs no ../shared: every published Top1 equals its marked source row (data/README.md)."""
+    """Every published Top1 equals its marked source row (data/README.md)."""
     reported = rd.reported_accuracy()
     for paper, prefix in (("sdm2020", "SDM2020"), ("natcomm2021", "NatComm2021")):
         for row in rd.published_values(paper).itertuples():

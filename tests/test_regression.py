@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from htsr_utils.regression import FIT_COLUMNS, TREND_COLUMNS, group_regressions, ols_fit, pl_norm_relation, trend_table
+from htsr_utils.paper.regression import (
+    FIT_COLUMNS,
+    TREND_COLUMNS,
+    group_regressions,
+    ols_fit,
+    pl_norm_relation,
+    trend_table,
+)
 
 
 def test_ols_exact_line_closed_form():

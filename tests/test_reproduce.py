@@ -20,9 +20,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from htsr_utils.reproduce import find_notebooks, write_notebook_report
+from htsr_utils.apps.reproduce import find_notebooks, write_notebook_report
 
-HTSR = [sys.executable, "-m", "htsr_utils.cli"]
+HTSR = [sys.executable, "-m", "htsr_utils.apps.cli"]
 
 # Keeps a SIGINT handler installed after its cell (ipykernel installs its own only while it
 # handles a message): a signal that reaches the kernel after the notebook ends leaves a file.
@@ -78,7 +78,7 @@ def run(tmp_path_factory) -> dict:
     _notebook(notebooks / "01_ok.ipynb",
               f"quick = False  # small settings\nreport_dir = None\ninterrupt_marker = {str(marker)!r}",
               "from pathlib import Path\n"
-              "from htsr_utils.reproduce import write_notebook_report\n"
+              "from htsr_utils.apps.reproduce import write_notebook_report\n"
               "assert quick is True\n"
               "Path('01_figure.txt').write_text('a figure')\n"
               "write_notebook_report('01_ok', ['model_a', 'model_b'], {'model_c': 'no weights <here>'},\n"

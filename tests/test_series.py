@@ -12,7 +12,7 @@ from scipy import stats
 
 from htsr_utils import analyze, summarize
 from htsr_utils.experiments import series as ser
-from htsr_utils.trained import TrainConfig, TrainedModel, build_model
+from htsr_utils.experiments.training import TrainConfig, TrainedModel, build_model
 
 DEPTH = ser.Series("toy_depth", "toy", TrainConfig(dataset="mnist1d", arch="cnn1d", depth=2, width=64),
                    "depth", (2, 3, 4))

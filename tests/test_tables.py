@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from htsr_utils.tables import model_table, to_markdown, write_table
+from htsr_utils.paper.tables import model_table, to_markdown, write_table
 
 
 def _summary() -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Tests of htsr_utils.trained: offline datasets, deterministic cached training, analysis helpers."""
+"""Tests of htsr_utils.experiments: offline datasets, architectures, deterministic cached training."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from htsr_utils import trained
-from htsr_utils.weights import weight_matrices
-from htsr_utils.trained import (
-    TrainConfig,
-    correlations,
-    family_table,
-    load_dataset,
-    permute_entries,
-    train_family,
-    train_model,
-)
+from htsr_utils.engine.layers import weight_matrices
+from htsr_utils.engine.random_matrix import permute_entries
+from htsr_utils.experiments import training as trained
+from htsr_utils.experiments.datasets import load_dataset
+from htsr_utils.experiments.trained_family import family_table
+from htsr_utils.experiments.training import TrainConfig, train_family, train_model
+from htsr_utils.paper.regression import rank_correlations
 
 # Tiny but real: two passes with small batches reach ~0.87 test accuracy on MNIST.
 TINY = TrainConfig(dataset="mnist", batch_size=16, lr=0.1, width=64, epochs=2, seed=0)
@@ -153,12 +149,12 @@ def test_correlations_monotone() -> None:
     x = np.arange(10.0)
     table = pd.DataFrame({"test_acc": x, "up": x**3, "down": -np.exp(x), "gap": x})
     table.loc[3, "gap"] = np.nan
-    result = correlations(table, ["up", "down", "gap"])
+    result = rank_correlations(table, ["up", "down", "gap"])
     assert result.loc["up", "spearman"] == pytest.approx(1.0)
-    assert result.loc["up", "kendall"] == pytest.approx(1.0)
+    assert result.loc["up", "kendall_tau"] == pytest.approx(1.0)
     assert result.loc["down", "spearman"] == pytest.approx(-1.0)
     assert result.loc["gap", "n"] == 9
-    assert list(result.columns) == ["spearman", "spearman_p", "kendall", "kendall_p", "n"]
+    assert list(result.columns) == ["spearman", "spearman_p", "kendall_tau", "kendall_p", "n"]
 
 
 # --------------------------------------------------------------------------- CNNs (notebook 11)

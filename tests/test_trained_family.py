@@ -13,9 +13,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from htsr_utils import analyze, summarize  # noqa: E402
+from htsr_utils.engine.metrics import SUMMARY_METRICS  # noqa: E402
 from htsr_utils.experiments import trained_family as tf  # noqa: E402
-from htsr_utils.metrics import SUMMARY_METRICS  # noqa: E402
-from htsr_utils.trained import TrainConfig, TrainedModel, build_mlp  # noqa: E402
+from htsr_utils.experiments.architectures import build_mlp  # noqa: E402
+from htsr_utils.experiments.training import TrainConfig, TrainedModel
 
 
 def _family(n: int = 3, nan_last: bool = False) -> list[TrainedModel]:

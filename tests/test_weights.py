@@ -18,7 +18,7 @@ from htsr_utils import (
     weight_matrices,
 )
 
-# Matrix counts of the SDM 2020 pipeline (shared/notes/conventions.md, from the authors' notebooks).
+# Matrix counts of the SDM 2020 pipeline (docs/conventions.md, from the authors' notebooks).
 SDM2020_COUNTS = {"vgg11": 66, "vgg16": 111, "resnet18": 148, "resnet50": 181, "densenet121": 62}
 
 

@@ -17,13 +17,12 @@ import torch
 from scipy import stats
 from torch import nn
 
-from .. import plots
-from ..conventions import Convention, get_convention
-from ..metrics import analyze
-from ..threads import one_thread_per_call
-from ..trained import permute_entries
+from ..engine.conventions import Convention, get_convention
+from ..engine.metrics import analyze
+from ..engine.parallel import one_thread_per_call
+from ..engine.random_matrix import mp_edge, permute_entries
 
-__all__ = ["CONTRAST_COLUMNS", "analyzed_weights", "contrast_table", "mp_edge", "permutation_seed",
+__all__ = ["CONTRAST_COLUMNS", "analyzed_weights", "contrast_table", "permutation_seed",
            "permuted_state"]
 
 #: Columns of :func:`contrast_table`, in order.
@@ -68,12 +67,6 @@ def analyzed_weights(model: ModelOrState, details: pd.DataFrame) -> dict[str, to
     return {f"{layer}.weight": state[f"{layer}.weight"].detach() for layer in dict.fromkeys(details["layer"])}
 
 
-def mp_edge(weight: torch.Tensor) -> float:
-    """Marchenko-Pastur upper edge ``var(W) (sqrt N + sqrt M)^2`` of ``W^T W`` for i.i.d. entries."""
-    n, m = weight.shape
-    return plots.mp_edge(n, m, float(weight.double().var(unbiased=False)))
-
-
 def contrast_table(
     model: ModelOrState,
     convention: str | Convention = "sdm2020",
@@ -81,12 +74,12 @@ def contrast_table(
 ) -> pd.DataFrame:
     """Per fitted matrix: ``alpha``, ``lambda_max`` and KS distance, trained and permuted.
 
-    Runs with one BLAS thread (:func:`htsr_utils.threads.one_thread_per_call`).
+    Runs with one BLAS thread (:func:`htsr_utils.engine.parallel.one_thread_per_call`).
 
     Parameters
     ----------
     model : nn.Module or state dict
-        E.g. ``zoo.load_model("minilm-l6")``.  One matrix per layer (Linear weights); a
+        E.g. ``load_model("minilm-l6")``.  One matrix per layer (Linear weights); a
         convolution with several kernel slices is refused.
     convention : str or Convention, default "sdm2020"
         Used for the trained and the permuted matrices alike.
@@ -100,7 +93,7 @@ def contrast_table(
         Columns :data:`CONTRAST_COLUMNS`, one row per matrix ``analyze`` fits (rows with
         status ``below_min_dim`` left out), in model order.  ``entry_kurtosis``: excess
         kurtosis of the entries (0 for Gaussian entries; a permutation keeps it);
-        ``mp_edge``: :func:`mp_edge`.  ``attrs``: ``convention`` and ``seeds``.
+        ``mp_edge``: :func:`htsr_utils.engine.random_matrix.mp_edge` for the shape and entry variance.  ``attrs``: ``convention`` and ``seeds``.
 
     Raises
     ------
@@ -125,7 +118,7 @@ def contrast_table(
         "N": trained["N"],
         "M": trained["M"],
         "entry_kurtosis": [float(stats.kurtosis(w.double().reshape(-1).numpy())) for w in weights.values()],
-        "mp_edge": [mp_edge(w) for w in weights.values()],
+        "mp_edge": [mp_edge(*w.shape, float(w.double().var(unbiased=False))) for w in weights.values()],
         "lambda_max_trained": trained["lambda_max"],
         "lambda_max_permuted": np.mean([run["lambda_max"].to_numpy() for run in runs], axis=0),
         "alpha_trained": trained["alpha"],

@@ -2,9 +2,9 @@
 
 Martin & Mahoney's claim is about series of architectures (VGG11 -> VGG19): within a series,
 the model with the smaller alpha-hat has the higher test accuracy.  This module trains such
-series on offline data with :mod:`htsr_utils.trained` (deterministic, cached), analyzes every
+series on offline data with :mod:`htsr_utils.experiments.training` (deterministic, cached), analyzes every
 member with :func:`htsr_utils.analyze` / :func:`htsr_utils.summarize`, and scores each metric
-against test accuracy as notebook 08 does (:func:`htsr_utils.regression.ols_fit`, Kendall's
+against test accuracy as notebook 08 does (:func:`htsr_utils.paper.regression.ols_fit`, Kendall's
 tau with its p-value).
 
 Composition versus training
@@ -36,20 +36,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..fileio import atomic_write
-from ..metrics import SUMMARY_METRICS, analyze, summarize
-from ..regression import kendall, ols_fit
-from ..threads import one_thread_per_call
-from ..trained import (
+from ..engine.layers import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
+from ..engine.metrics import SUMMARY_METRICS, analyze, summarize
+from ..engine.parallel import one_thread_per_call
+from ..paper.regression import kendall, ols_fit
+from ..storage.fileio import atomic_write
+from .datasets import load_dataset
+from .training import (
     DEFAULT_CACHE_DIR,
     TrainConfig,
     TrainedModel,
-    quick_settings,
     build_model,
-    load_dataset,
+    quick_settings,
     train_models,
 )
-from ..weights import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
 
 __all__ = [
     "AVERAGED_METRICS",

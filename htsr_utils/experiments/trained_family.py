@@ -1,6 +1,6 @@
 """A family of MLPs trained here, one knob varied (notebook 09_trained_here).
 
-Builds on :mod:`htsr_utils.trained` (offline datasets, cached training) and
+Builds on :mod:`htsr_utils.experiments.training` (offline datasets, cached training) and
 :func:`htsr_utils.analyze` / :func:`htsr_utils.summarize`: :func:`train` trains the family
 on several datasets, :func:`family_metrics` gives one row per model, :func:`layer_inventory`
 says which matrices a convention analyzes, and two figures show metrics against test
@@ -10,7 +10,7 @@ accuracy and against the knob.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,16 +20,16 @@ from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..conventions import get_convention
-from ..metrics import SUMMARY_METRICS, analyze, summarize
-from ..plots import METRIC_LABELS
-from ..threads import one_thread_per_call
-from ..trained import (
-    DEFAULT_CACHE_DIR, TrainedModel, build_mlp, default_config, family_table, load_dataset, train_family,
-)
-from ..weights import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
+from ..engine.conventions import get_convention
+from ..engine.layers import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
+from ..engine.metrics import SUMMARY_METRICS, analyze, summarize
+from ..engine.parallel import one_thread_per_call
+from ..paper.figures import METRIC_LABELS
+from .architectures import build_mlp
+from .datasets import load_dataset
+from .training import DEFAULT_CACHE_DIR, TrainedModel, default_config, train_family
 
-__all__ = ["KNOB_DEFAULTS", "family_metrics", "knob_values", "layer_inventory", "plot_knob_effects",
+__all__ = ["KNOB_DEFAULTS", "family_metrics", "family_table", "knob_values", "layer_inventory", "plot_knob_effects",
            "plot_metrics_vs_accuracy", "train"]
 
 #: Default values of each knob (the batch-size family is Martin & Mahoney's experiment).
@@ -104,6 +104,40 @@ def train(
         models += train_family(dataset, knob, knob_values(knob, values), seeds, base=base,
                                cache_dir=cache_dir, progress=progress, quick=quick)
     return models
+
+
+def family_table(
+    models: Sequence[TrainedModel],
+    metrics_fn: Callable[[nn.Module], Mapping[str, float]],
+) -> pd.DataFrame:
+    """One row per trained model: its knob value, accuracies and HT-SR metrics.
+
+    Parameters
+    ----------
+    models : sequence of TrainedModel
+        E.g. the output of :func:`train_family`.
+    metrics_fn : callable
+        Maps a model to a dict of metrics (e.g. ``alpha_hat``, ``log_norm``); each key becomes
+        a column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, knob, knob_value, seed, train_acc, test_acc`` then the metrics.
+    """
+    rows = [
+        {
+            "dataset": m.config.dataset,
+            "knob": m.config.knob,
+            "knob_value": getattr(m.config, m.config.knob),
+            "seed": m.config.seed,
+            "train_acc": m.train_acc,
+            "test_acc": m.test_acc,
+            **metrics_fn(m.model),
+        }
+        for m in models
+    ]
+    return pd.DataFrame(rows)
 
 
 def _metrics(model, convention: str) -> dict:

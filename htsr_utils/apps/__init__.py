@@ -1,0 +1,2 @@
+"""What users run: the explorer (:mod:`.explorer`), the ``htsr`` command (:mod:`.cli`) and
+``htsr reproduce`` (:mod:`.reproduce`)."""

@@ -1,0 +1,133 @@
+"""Where the explorer's weights come from: a zoo model, a checkpoint file, or a model trained here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping, Union
+
+import torch
+from torch import nn
+
+from ...engine.checkpoint import load_state_dict
+from ...experiments.datasets import DATASETS
+from ...experiments.training import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_SEEDS,
+    TrainConfig,
+    default_config,
+    quick_settings,
+    quick_values,
+    train_model,
+)
+from ...models.build import load_model
+from ...models.registry import get_spec
+
+Weights = Union[nn.Module, Mapping[str, torch.Tensor]]
+
+#: Batch sizes of the models notebook 09 trains in its CI configuration (quick family).
+TRAINED_BATCH_SIZES: tuple[int, ...] = quick_values(DEFAULT_BATCH_SIZES)
+
+#: Checkpoint suffixes the explorer accepts.
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One model the explorer can analyze.
+
+    Attributes
+    ----------
+    kind : {"zoo", "file", "trained"}
+        A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint file, or an MLP of
+        notebook 09 (:func:`htsr_utils.trained.train_model`, trained on demand).
+    name : str
+        Zoo name, checkpoint path, or dataset name.
+    weights : str
+        ``"pretrained"`` or ``"random"`` for a zoo model; ``""`` otherwise.
+    config : TrainConfig or None
+        The training configuration of a trained model.
+    """
+
+    kind: Literal["zoo", "file", "trained"]
+    name: str
+    weights: str = ""
+    config: TrainConfig | None = None
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``"resnet18 (random)"``."""
+        if self.kind == "zoo":
+            return f"{self.name} ({self.weights})"
+        if self.kind == "file":
+            return Path(self.name).name
+        c = self.config
+        return f"MLP {c.dataset} batch {c.batch_size} ({c.epochs} epochs, seed {c.seed})"
+
+    def load(self) -> Weights:
+        """The model (zoo, trained) or state dict (file).
+
+        Raises
+        ------
+        FileNotFoundError, htsr_utils.WeightFileError, htsr_utils.models.files.WeightsUnavailableError
+            As :func:`htsr_utils.models.build.load_model` and :func:`htsr_utils.load_state_dict`.
+        """
+        if self.kind == "zoo":
+            return load_model(self.name, self.weights)
+        if self.kind == "file":
+            return load_state_dict(self.name)
+        return train_model(self.config).model
+
+    def random_init(self) -> nn.Module | None:
+        """The same architecture with its random initialisation (zoo models only)."""
+        if self.kind != "zoo":
+            return None
+        return load_model(self.name, "random")
+
+
+def zoo_source(name: str, weights: str = "random") -> Source:
+    """A zoo model; ``weights`` is ``"pretrained"`` or ``"random"``."""
+    if weights not in ("pretrained", "random"):
+        raise ValueError(f"weights must be 'pretrained' or 'random', not {weights!r}")
+    get_spec(name)  # UnknownModelError with suggestions, before any work
+    return Source("zoo", name, weights)
+
+
+def file_source(path: str | os.PathLike) -> Source:
+    """A ``.pth`` / ``.pt`` / ``.safetensors`` checkpoint (a state dict)."""
+    path = Path(path).expanduser()
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(f"checkpoint {path}: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return Source("file", str(path))
+
+
+def trained_source(dataset: str = "mnist", batch_size: int = 128, seed: int = 0) -> Source:
+    """An MLP of notebook 09 in its CI configuration (a third of the default epochs).
+
+    The configuration is the one notebook 09 trains with ``quick=True``, so the model is
+    read from ``data/trained_models`` when that notebook ran, and trained now otherwise.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
+    _, _, base = quick_settings(DEFAULT_BATCH_SIZES, DEFAULT_SEEDS, default_config(dataset))
+    config = dataclasses.replace(base, batch_size=batch_size, seed=seed)
+    return Source("trained", dataset, config=config)
+
+
+def as_source(model: Source | str | os.PathLike | TrainConfig, weights: str = "random") -> Source:
+    """A :class:`Source` from what a user passes to :func:`htsr_utils.explore`.
+
+    A zoo name, a checkpoint path (a string ending in a checkpoint suffix, or any
+    ``os.PathLike``), a :class:`~htsr_utils.trained.TrainConfig`, or a Source as is.
+    """
+    if isinstance(model, Source):
+        return model
+    if isinstance(model, TrainConfig):
+        return Source("trained", model.dataset, config=model)
+    if isinstance(model, os.PathLike) or str(model).endswith(CHECKPOINT_SUFFIXES):
+        return file_source(model)
+    return zoo_source(str(model), weights)

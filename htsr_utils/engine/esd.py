@@ -1,0 +1,391 @@
+"""Empirical spectral densities: the eigenvalues of ``X = W^T W``.
+
+The default forms the Gram matrix in float64 and calls a symmetric eigensolver.  For an
+``N x M`` matrix with ``N >= M`` that costs ``N M^2`` flops for the (symmetric) product plus
+``O(M^3)`` for the eigenvalues, several times cheaper than the singular value decomposition of
+``W`` itself.  Float32 weights are exactly representable in float64, so the product is
+accumulated in float64 with no loss.  On the CPU the products use NumPy (OpenBLAS ``dsyrk``);
+PyTorch serves ``device="cuda"``.
+
+How the CPU work is scheduled (the measurements behind each choice:
+``benchmarks/results/esd_scheduling_2026-11.md``; rerun ``benchmarks/bench_esd_backends.py``):
+
+- Parallel over matrices, never inside a call: every product and eigensolver runs with one
+  BLAS thread (:func:`htsr_utils.engine.parallel.one_thread_per_call`) and :data:`N_WORKERS` Python
+  threads share the work (NumPy and PyTorch release the GIL in BLAS / LAPACK calls), because
+  OpenBLAS's threaded LAPACK stalls whenever another process holds a core.
+- :func:`esd_many` schedules the matrices of many layers together (a whole model): the work
+  is cut into units of similar cost and the costliest run first, so both cores stay busy to
+  the end instead of waiting on one layer's last matrix.
+- A matrix whose product alone is large (``N M^2 >= 2e10`` and ``N >= 2 ROW_BLOCK``; vgg16's
+  25088 x 4096 layer) is multiplied in blocks of :data:`ROW_BLOCK` rows, one unit per block,
+  ``W^T W = sum_b W_b^T W_b`` summed in block order, so the result does not depend on the
+  number of workers or on which block finishes first.
+- The eigensolver is NumPy's (OpenBLAS ``dsyevd``) below :data:`TORCH_EIGH_MIN_DIM` and
+  PyTorch's (MKL ``dsyevd``) from there on, single-threaded: each is the faster one in its
+  range.  Both agree to ~1e-14 relative; the tests hold either to a float64 SVD.
+- Products stay in float64: float32 accumulation would lose the small eigenvalues that the
+  fit's xmin candidates include.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+import threading
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
+
+import numpy as np
+
+from .parallel import N_CPUS, one_thread_per_call
+
+if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at import time
+    import torch
+    from tqdm import tqdm
+
+__all__ = ["esd", "esd_many"]
+
+#: Python threads sharing the matrices (usable CPUs).
+N_WORKERS: int = N_CPUS
+
+#: Rows per block when one large product is split among workers.
+ROW_BLOCK = 4096
+
+#: A matrix whose product has at least this many multiply-adds (``N M^2``) is split in blocks.
+BLOCKED_PRODUCT_MIN = 2e10
+
+#: From this size on, PyTorch's (MKL) eigensolver is used on the CPU.
+TORCH_EIGH_MIN_DIM = 2560
+
+#: Largest float64 working set (bytes) of one unit of work.
+_UNIT_BYTES = 1 << 28
+
+#: Units per worker the total work is cut into (smaller units balance the cores better).
+_UNITS_PER_WORKER = 8
+
+#: Relative cost of an ``M x M`` eigensolver per ``M^3``, in multiply-adds of the product.
+_EIGH_COST = 3.0
+
+Method = Literal["gram", "svd"]
+
+
+def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: str = "cpu") -> np.ndarray:
+    """Eigenvalues of ``W^T W`` for one matrix or a batch of equal-shape matrices.
+
+    Parameters
+    ----------
+    weights : array or tensor of shape ``(N, M)`` or ``(k, N, M)``
+        The matrices; each is transposed if needed so that ``N >= M``.
+    method : {"gram", "svd"}
+        ``"gram"``: float64 Gram matrix and symmetric eigensolver (fast);
+        ``"svd"``: squared singular values of ``W`` in float64 (slower reference).
+    device : str
+        ``"cpu"`` (NumPy / OpenBLAS, large eigensolvers MKL) or a PyTorch device such as
+        ``"cuda"``.
+
+    Returns
+    -------
+    ndarray
+        Ascending eigenvalues, shape ``(M,)`` or ``(k, M)``, float64, clipped at 0
+        (rounding can leave tiny negative values).
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not 2-D or 3-D, or ``method`` is unknown.
+    """
+    return esd_many([weights], method=method, device=device)[0]
+
+
+def esd_many(
+    batches: Sequence[np.ndarray | torch.Tensor],
+    *,
+    method: Method = "gram",
+    device: str = "cpu",
+    progress: tqdm | None = None,
+    count: Literal["matrices", "work"] = "matrices",
+) -> list[np.ndarray]:
+    """:func:`esd` of several batches (e.g. every layer of a model), scheduled together.
+
+    On the CPU all matrices of all batches are shared among :data:`N_WORKERS` threads, the
+    costliest first (see the module docstring); the result is the same as calling
+    :func:`esd` on each batch, whatever the number of workers.
+
+    Parameters
+    ----------
+    batches : sequence of arrays or tensors
+        Each of shape ``(N, M)`` or ``(k, N, M)``; shapes may differ between batches.
+    method, device
+        As for :func:`esd`.
+    progress : tqdm, optional
+        A progress bar, advanced as each unit of work (a few matrices, one block of a large
+        product, one eigensolver) is done.
+    count : {"matrices", "work"}
+        What ``progress`` counts: ``"matrices"`` whose eigenvalues are done (its ``total`` is
+        the caller's); ``"work"``, in multiply-adds: its ``total`` is increased by the
+        planned work of these batches, so that it moves in proportion to the time spent
+        (the costliest matrices run first, so counting matrices stalls at the start).
+
+    Returns
+    -------
+    list of ndarray
+        ``esd(batch)`` for each batch, in order.
+    """
+    if method not in ("gram", "svd"):
+        raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
+    stacks = [_tall_stack(batch) for batch in batches]
+    if count not in ("matrices", "work"):
+        raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
+    if progress is not None and count == "work":
+        progress.total += sum(_stack_cost(s, method) for s in stacks)
+        progress.refresh()
+    if device == "cpu":
+        outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
+        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method))
+    else:
+        outs = []
+        for stack in stacks:
+            outs.append(_esd_torch(stack, method, device))
+            if progress is not None:
+                progress.update(_stack_cost(stack, method) if count == "work" else stack.shape[0])
+    for out in outs:
+        np.maximum(out, 0.0, out=out)
+    return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
+
+
+def _tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``batch`` as ``(k, N, M)`` with ``N >= M`` (a view where possible)."""
+    if batch.ndim not in (2, 3):
+        raise ValueError(f"esd expects a matrix or a batch of matrices, got shape {tuple(batch.shape)}")
+    stack = batch[None] if batch.ndim == 2 else batch
+    if stack.shape[1] < stack.shape[2]:
+        stack = stack.transpose(1, 2) if _is_tensor(stack) else stack.transpose(0, 2, 1)
+    return stack
+
+
+# --------------------------------------------------------------------------- CPU kernels
+
+
+def _is_tensor(array: object) -> bool:
+    """Whether ``array`` is a torch tensor (without importing torch if nothing has)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(array, torch.Tensor)
+
+
+def _as_float64(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    if _is_tensor(stack):
+        stack = stack.detach().cpu().numpy()
+    return np.asarray(stack, dtype=np.float64)
+
+
+def _gram(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``W^T W`` of each matrix, float64 (NumPy uses ``dsyrk`` for a product with its transpose)."""
+    stack = _as_float64(stack)
+    if stack.ndim == 2:
+        return stack.T @ stack
+    return np.matmul(stack.transpose(0, 2, 1), stack)
+
+
+def _eigvalsh(grams: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of symmetric matrices, by the faster single-threaded solver."""
+    if grams.shape[-1] >= TORCH_EIGH_MIN_DIM:
+        import torch
+
+        torch.set_num_threads(1)  # OpenMP keeps the limit per thread
+        return torch.linalg.eigvalsh(torch.from_numpy(grams)).numpy()
+    return np.linalg.eigvalsh(grams)
+
+
+def _svd_evals(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+    return np.linalg.svd(_as_float64(stack), compute_uv=False)[:, ::-1] ** 2
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _matrix_cost(n: int, m: int, method: str) -> float:
+    """Estimated cost of one matrix, in multiply-adds of a product."""
+    if method == "svd":
+        return 4.0 * n * m * m + 4.0 * _EIGH_COST * m**3
+    return float(n) * m * m + _EIGH_COST * m**3
+
+
+def _stack_cost(stack, method: str) -> float:
+    """Estimated cost of a ``(k, N, M)`` stack, in multiply-adds of a product."""
+    return stack.shape[0] * _matrix_cost(stack.shape[1], stack.shape[2], method)
+
+
+def _blocked(n: int, m: int, method: str) -> bool:
+    return method == "gram" and n >= 2 * ROW_BLOCK and float(n) * m * m >= BLOCKED_PRODUCT_MIN
+
+
+def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tuple[float, Callable]]:
+    """Units of work ``(priority, job)``; a job may submit follow-up units."""
+    total = sum(_stack_cost(s, method) for s in stacks)
+    target = total / (N_WORKERS * _UNITS_PER_WORKER)
+    units: list[tuple[float, Callable]] = []
+    for stack, out in zip(stacks, outs):
+        k, n, m = stack.shape
+        cost = _matrix_cost(n, m, method)
+        if _blocked(n, m, method):
+            for i in range(k):
+                units.extend(_BlockedGram(stack[i], out[i], priority=cost, method=method).units())
+            continue
+        per_unit = int(max(1, min(k, target // cost, _UNIT_BYTES // (8 * n * m))))
+        for lo in range(0, k, per_unit):
+            hi = min(k, lo + per_unit)
+            units.append(((hi - lo) * cost, _slice_job(stack, out, lo, hi, method)))
+    return units
+
+
+def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callable:
+    def job(schedule: _Schedule) -> None:
+        part = stack[lo:hi]
+        out[lo:hi] = _svd_evals(part) if method == "svd" else _eigvalsh(_gram(part))
+        schedule.done(hi - lo, (hi - lo) * _matrix_cost(stack.shape[1], stack.shape[2], method))
+
+    return job
+
+
+class _BlockedGram:
+    """``W^T W`` of one large matrix as a sum over row blocks, then its eigenvalues."""
+
+    def __init__(self, matrix, out: np.ndarray, priority: float, method: str) -> None:
+        self.matrix, self.out, self.priority = matrix, out, priority
+        n, m = matrix.shape
+        self.eigen_cost = _matrix_cost(n, m, method) - float(n) * m * m
+        self.n_blocks = -(-matrix.shape[0] // ROW_BLOCK)
+        self.finished: dict[int, np.ndarray] = {}
+        self.next_block = 0
+        self.total: np.ndarray | None = None
+        self.lock = threading.Lock()
+
+    def units(self) -> list[tuple[float, Callable]]:
+        return [(self.priority, self._block_job(b)) for b in range(self.n_blocks)]
+
+    def _block_job(self, block: int) -> Callable:
+        def job(schedule: _Schedule) -> None:
+            rows = self.matrix[block * ROW_BLOCK : (block + 1) * ROW_BLOCK]
+            part = _gram(rows)
+            with self.lock:  # add in block order, whatever order the blocks finish in
+                self.finished[block] = part
+                while self.next_block in self.finished:
+                    part = self.finished.pop(self.next_block)
+                    if self.total is None:
+                        self.total = part
+                    else:
+                        self.total += part
+                    self.next_block += 1
+                complete = self.next_block == self.n_blocks
+            schedule.done(0, float(rows.shape[0]) * rows.shape[1] ** 2)
+            if complete:
+                schedule.submit(self.priority, self._eigen_job)
+
+        return job
+
+    def _eigen_job(self, schedule: _Schedule) -> None:
+        self.out[:] = _eigvalsh(self.total)
+        self.total = None
+        schedule.done(1, self.eigen_cost)
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+class _Schedule:
+    """Run jobs on ``n_workers`` threads, highest priority first; jobs may submit more jobs.
+
+    The workers are daemon threads and the calling thread waits for them in short timed
+    joins, so a ``KeyboardInterrupt`` reaches it at once.  It then sets a stop flag: no
+    worker starts another unit, each ends after the unit it is in (a BLAS / LAPACK call
+    cannot be cancelled), and the interrupt propagates without waiting for them.
+    """
+
+    #: Seconds between the calling thread's checks for an interrupt.
+    POLL_S = 0.05
+
+    def __init__(self, n_workers: int, progress: tqdm | None, count: str = "matrices") -> None:
+        self.n_workers = n_workers
+        self.progress = progress
+        self.count = count
+        self._heap: list = []
+        self._order = itertools.count()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._stop = False
+        self._cv = threading.Condition()
+
+    def submit(self, priority: float, job: Callable) -> None:
+        with self._cv:
+            heapq.heappush(self._heap, (-priority, next(self._order), job))
+            self._pending += 1
+            self._cv.notify()
+
+    def done(self, matrices: int, work: float) -> None:
+        """Advance the progress bar by the matrices finished or the multiply-adds done."""
+        if self.progress is not None:
+            with self._cv:
+                if not self._stop:
+                    self.progress.update(work if self.count == "work" else matrices)
+
+    def run(self, units: Sequence[tuple[float, Callable]]) -> None:
+        for priority, job in units:
+            self.submit(priority, job)
+        with one_thread_per_call():
+            n_threads = min(self.n_workers, len(units))
+            if n_threads <= 1:
+                self._work()
+            else:
+                threads = [threading.Thread(target=self._work, name=f"htsr-esd-{i}", daemon=True)
+                           for i in range(n_threads)]
+                try:
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        while thread.is_alive():
+                            thread.join(self.POLL_S)
+                except BaseException:
+                    self.stop()
+                    raise
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Let no worker start another unit."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap and self._pending and self._error is None and not self._stop:
+                    self._cv.wait()
+                if not self._heap or self._error is not None or self._stop:
+                    return
+                _, _, job = heapq.heappop(self._heap)
+            try:
+                job(self)
+            except BaseException as error:  # re-raised by run() in the caller's thread
+                with self._cv:
+                    self._error = self._error or error
+            finally:
+                with self._cv:
+                    self._pending -= 1
+                    self._cv.notify_all()
+
+
+# --------------------------------------------------------------------------- other devices
+
+
+def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:
+    import torch
+
+    w = torch.as_tensor(stack).to(device=device, dtype=torch.float64)
+    with torch.no_grad():
+        if method == "gram":
+            evals = torch.linalg.eigvalsh(w.transpose(1, 2) @ w)
+        else:
+            evals = torch.linalg.svdvals(w).flip(-1) ** 2
+    return evals.cpu().numpy()

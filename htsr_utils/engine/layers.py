@@ -1,0 +1,312 @@
+"""Extraction of layer weight matrices from PyTorch models, state dicts and weight files.
+
+Which tensors are analyzed is decided from the state-dict key of each tensor, so a module, its
+``state_dict()`` and the saved ``.pth`` / ``.safetensors`` file give the same matrices:
+
+- Only tensors whose key ends in ``.weight`` (or is ``weight``) are layer weights, as in
+  weightwatcher 0.7.7.  A Linear weight gives one matrix; a Conv2d weight of shape
+  ``(out, in, kh, kw)`` one ``(out, in)`` matrix per kernel position (or, for the pooled
+  convention, one ESD per layer); a Conv1d weight one matrix per kernel position; an
+  Embedding weight (only for conventions with ``embeddings=True``) one matrix.  The layer
+  type comes from the module when there is one, else from the tensor's dimension.
+- Recurrent weights (``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``: ``weight_ih_l<k>``,
+  ``weight_hh_l<k>``, ``weight_hr_l<k>``, also ``_reverse``) hold the matrices of all gates
+  stacked in one tensor; attention input projections (``nn.MultiheadAttention``:
+  ``in_proj_weight``, ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight``) stack the
+  query, key and value matrices.  No convention analyzes them (weightwatcher 0.7.7 skips
+  them too); the attention output projection ``out_proj.weight`` is an ``nn.Linear`` and is
+  analyzed like any Linear layer.
+- Every weight not analyzed (1-D weights of normalization layers, the tensors above,
+  layers the convention excludes) and every other tensor of two or more dimensions is
+  listed in ``skipped`` with the reason; 0-D and 1-D tensors other than weights (biases,
+  normalization statistics, counters) are never matrices and are not listed.
+
+Every matrix is oriented so that ``N >= M``.  Only analyzed matrices are checked for NaN / Inf.
+Layers come in state-dict order; a ``.safetensors`` file stores its keys sorted by name, so
+from such a file the rows (and ``layer_index``, hence the "last layer" of alpha-hat*) follow
+that order, while every per-matrix value is the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import load_state_dict
+from .conventions import Convention, get_convention
+
+ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
+
+
+class NonFiniteWeightsError(ValueError):
+    """A layer's weights contain NaN or Inf."""
+
+
+class NoAnalyzableLayersError(ValueError):
+    """A model has no layer that the convention analyzes."""
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A layer that is not analyzed, and why."""
+
+    layer: str
+    layer_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """All matrices of one layer, stacked: ``batch`` has shape ``(k, N, M)``, ``N >= M``.
+
+    ``scale`` multiplies every matrix (convention scaling); ``pooled`` means the ``k``
+    ESDs form one pooled ESD; ``below_min_dim`` marks matrices kept only for the log
+    spectral norm (natcomm2021).
+    """
+
+    layer: str
+    layer_type: str
+    layer_index: int
+    positions: tuple[tuple[int, ...] | None, ...]
+    batch: np.ndarray
+    scale: float
+    pooled: bool
+    below_min_dim: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, M)`` of each matrix."""
+        return int(self.batch.shape[1]), int(self.batch.shape[2])
+
+
+@dataclass(frozen=True)
+class WeightMatrix:
+    """One analyzed matrix: layer name and type, kernel position (None for Linear), N, M."""
+
+    layer: str
+    layer_type: str
+    slice: tuple[int, ...] | None
+    N: int
+    M: int
+    matrix: np.ndarray
+
+
+class Extraction(NamedTuple):
+    """Result of :func:`weight_matrices`: the matrices and the skipped layers."""
+
+    matrices: list[WeightMatrix]
+    skipped: list[SkippedLayer]
+
+
+def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") -> Extraction:
+    """Return the weight matrices a convention analyzes, and the layers it skips.
+
+    Parameters
+    ----------
+    model : nn.Module, state dict, or path to a ``.safetensors`` / ``.pt`` / ``.pth`` file
+        The tensors are taken by state-dict key (see the module docstring), so the three
+        forms give the same matrices.  For a module the layer type is the owning module's:
+        ``nn.Linear``, ``nn.Conv2d``, ``nn.Conv1d`` and Hugging Face GPT-2 style ``Conv1D``
+        are analyzed.  For a state dict or a file it is inferred from the tensor's
+        dimension (2-D Linear, 3-D Conv1d, 4-D Conv2d; keys containing "embed" are
+        embeddings).
+    convention : str or Convention
+        See :mod:`htsr_utils.engine.conventions`.
+
+    Returns
+    -------
+    Extraction
+        ``matrices``: one :class:`WeightMatrix` per matrix (``N >= M``, convention scale
+        applied; pooled layers give one record per kernel position); ``skipped``: one
+        :class:`SkippedLayer` per layer not analyzed.
+
+    Raises
+    ------
+    NonFiniteWeightsError
+        If an analyzed layer has NaN or Inf entries (the message names the layer).
+    """
+    matrices: list[WeightMatrix] = []
+    skipped: list[SkippedLayer] = []
+    for item in iter_layers(model, convention):
+        if isinstance(item, SkippedLayer):
+            skipped.append(item)
+            continue
+        if item.below_min_dim:
+            continue
+        n, m = item.shape
+        for position, matrix in zip(item.positions, item.batch):
+            scaled = matrix * item.scale if item.scale != 1.0 else matrix
+            matrices.append(WeightMatrix(item.layer, item.layer_type, position, n, m, scaled))
+    return Extraction(matrices, skipped)
+
+
+def iter_layers(
+    model: ModelLike, convention: str | Convention = "sdm2020"
+) -> Iterator[LayerWeights | SkippedLayer]:
+    """Yield, in state-dict order, each layer's stacked matrices or the reason it is skipped."""
+    conv = get_convention(convention)
+    index = 0
+    for item in _named_weights(model):
+        if not isinstance(item, SkippedLayer):
+            item = _layer_weights(*item, conv, index)
+            if isinstance(item, LayerWeights) and not item.below_min_dim:
+                index += 1
+        yield item
+
+
+#: State-dict key endings of recurrent weights (all gates stacked in one tensor).
+_RECURRENT_KEY = re.compile(r"weight_(ih|hh|hr)_l\d+(_reverse)?")
+#: State-dict key endings of attention input projections (query, key, value stacked).
+_ATTENTION_IN_KEY = re.compile(r"(in|q|k|v)_proj_weight")
+
+
+def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, int] | SkippedLayer]:
+    """The tensors of ``model`` by state-dict key: ``(layer, type, weight, groups)`` for a
+    layer weight, a :class:`SkippedLayer` for another tensor of two or more dimensions."""
+    if isinstance(model, (str, Path)):
+        model = load_state_dict(model)
+    if isinstance(model, nn.Module):
+        modules = dict(model.named_modules(remove_duplicate=False))
+        state: Mapping = model.state_dict(keep_vars=True)
+    elif isinstance(model, Mapping):
+        modules, state = {}, model
+    else:
+        raise TypeError(
+            f"model must be an nn.Module, a state dict or a weight file path, not {type(model).__name__}"
+        )
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        prefix, _, attr = key.rpartition(".")
+        module = modules.get(prefix)
+        if attr == "weight":
+            if module is not None:
+                yield prefix, _module_type(module), tensor, int(getattr(module, "groups", 1))
+            else:
+                yield prefix, _tensor_type(key, tensor), tensor, 1
+            continue
+        if tensor.ndim < 2:  # biases, normalization statistics, counters
+            continue
+        kind = type(module).__name__ if module is not None else f"{tensor.ndim}-D tensor"
+        if _RECURRENT_KEY.fullmatch(attr):
+            reason = "recurrent weight (the gates' matrices stacked in one tensor) is not analyzed"
+        elif _ATTENTION_IN_KEY.fullmatch(attr):
+            reason = "attention input projection (query, key and value stacked) is not analyzed"
+        else:
+            reason = f"{attr!r} is not a layer weight (only '<layer>.weight' tensors are analyzed)"
+        yield SkippedLayer(key, kind, reason)
+
+
+def _module_type(module: nn.Module) -> str:
+    if isinstance(module, nn.Linear):
+        return "Linear"
+    if isinstance(module, nn.Conv2d):
+        return "Conv2d"
+    if isinstance(module, nn.Conv1d):
+        return "Conv1d"
+    if type(module).__name__ == "Conv1D" and module.weight.ndim == 2:
+        return "Conv1D"
+    return type(module).__name__
+
+
+def _tensor_type(key: str, tensor: torch.Tensor) -> str:
+    if "embed" in key.lower() and tensor.ndim == 2:
+        return "Embedding"
+    return {2: "Linear", 3: "Conv1d", 4: "Conv2d"}.get(tensor.ndim, f"{tensor.ndim}-D tensor")
+
+
+_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d"}
+_EMBEDDING_TYPES = {"Embedding"}
+
+
+def _layer_weights(
+    name: str,
+    layer_type: str,
+    weight: torch.Tensor,
+    groups: int,
+    conv: Convention,
+    index: int,
+) -> LayerWeights | SkippedLayer:
+    if weight.ndim < 2:
+        return SkippedLayer(name, layer_type, f"{weight.ndim}-D parameter (not a matrix)")
+    if layer_type not in _MATRIX_TYPES and not (conv.embeddings and layer_type in _EMBEDDING_TYPES):
+        return SkippedLayer(name, layer_type, f"layer type {layer_type} is not analyzed")
+    if not weight.is_floating_point():
+        return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point")
+    w = weight.detach().to("cpu")
+    if w.dtype not in (torch.float32, torch.float64):
+        w = w.float()
+    # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
+    # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
+    w = w.numpy()
+    batch, positions = _stack_slices(w, layer_type, groups, conv)
+    if batch is None:
+        return SkippedLayer(name, layer_type, positions)
+    if batch.shape[1] < batch.shape[2]:
+        batch = batch.transpose(0, 2, 1)
+    n, m = int(batch.shape[1]), int(batch.shape[2])
+    below = m < conv.min_dim
+    if below and not conv.small_in_spectral_norm:
+        return SkippedLayer(name, layer_type, f"min(N, M) = {m} < {conv.min_dim}")
+    count = batch.shape[0]
+    n_evals = m * count if conv.conv_mode == "pooled" else m
+    if conv.min_evals and n_evals < conv.min_evals:
+        return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues < min_evals = {conv.min_evals}")
+    if conv.max_evals and n_evals > conv.max_evals:
+        return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
+    if conv.max_n and n > conv.max_n:
+        return SkippedLayer(name, layer_type, f"N = {n} > max_n = {conv.max_n}")
+    n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
+    if n_bad:  # checked only on what is analyzed
+        raise NonFiniteWeightsError(
+            f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
+        )
+    return LayerWeights(
+        layer=name,
+        layer_type=layer_type,
+        layer_index=index,
+        positions=positions,
+        batch=batch,
+        scale=_scale(layer_type, count, n, conv),
+        pooled=conv.conv_mode == "pooled" and layer_type in ("Conv2d", "Conv1d"),
+        below_min_dim=below,
+    )
+
+
+def _stack_slices(
+    w: np.ndarray, layer_type: str, groups: int, conv: Convention
+) -> tuple[np.ndarray | None, tuple | str]:
+    """Stack a weight into ``(k, out, in)`` matrices, with their positions (or a skip reason)."""
+    if w.ndim == 2:
+        return w[None], (None,)
+    if groups > 1 and w.shape[1] == 1 and conv.depthwise_conv == "skip":
+        return None, f"depthwise convolution ({groups} groups of 1 input channel): slices are vectors"
+    kernel = tuple(w.shape[2:])
+    positions = tuple(np.ndindex(*kernel))
+    # (out, in, *kernel) -> (*kernel, out, in) -> (k, out, in)
+    stacked = w.transpose(*range(2, w.ndim), 0, 1).reshape(-1, w.shape[0], w.shape[1])
+    if groups > 1 and conv.grouped_conv == "per_group":
+        per = w.shape[0] // groups
+        stacked = stacked.reshape(len(positions), groups, per, w.shape[1]).reshape(-1, per, w.shape[1])
+        positions = tuple((g, *p) for p in positions for g in range(groups))
+    return np.ascontiguousarray(stacked), positions
+
+
+def _scale(layer_type: str, count: int, n: int, conv: Convention) -> float:
+    scale = 1.0
+    if layer_type in ("Conv2d", "Conv1d") and conv.conv_scale == "sqrt_slices_over_2":
+        scale = float(np.sqrt(count / 2.0))
+    elif layer_type == "Conv2d" and conv.conv_scale == "sqrt_half_conv2d":
+        scale = float(np.sqrt(0.5))
+    elif layer_type in ("Linear", "Conv1D") and conv.linear_scale == "sqrt_half":
+        scale = float(np.sqrt(0.5))
+    if conv.divide_by_n:
+        scale /= float(np.sqrt(n))
+    return scale

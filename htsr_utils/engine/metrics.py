@@ -1,0 +1,274 @@
+"""Per-matrix heavy-tail metrics (:func:`analyze`) and per-model averages (:func:`summarize`)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .conventions import Convention, get_convention
+from .esd import esd_many
+from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
+from .powerlaw_fit import fit_powerlaw
+
+#: Layers are gathered until their weights reach this many bytes, then their eigenvalues are
+#: computed together (all cores busy across layers; memory bounded for very large models).
+WINDOW_BYTES = 1 << 31
+
+#: Columns of the per-matrix table, in order.
+DETAIL_COLUMNS = [
+    "layer", "layer_type", "layer_index", "slice", "N", "M", "Q", "num_evals", "n_fit",
+    "lambda_max", "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
+    "log_norm_sq", "log_spectral_norm", "log_alpha_norm", "stable_rank", "status", "warning",
+]
+
+#: Per-model metrics returned by :func:`summarize`.
+SUMMARY_METRICS = [
+    "alpha_hat", "alpha_hat_star", "alpha_mean", "log_norm", "log_spectral_norm",
+    "log_alpha_norm", "L", "N_alpha",
+]
+
+#: Multiple of ``size * eps * lambda_max`` at or below which eigenvalues are round-off.
+ROUNDOFF_FACTOR = 1.0
+
+#: ``alpha`` below / above these bounds gets the weightwatcher warning.
+OVER_TRAINED_ALPHA = 2.0
+UNDER_TRAINED_ALPHA = 6.0
+
+
+def analyze(
+    model: ModelLike,
+    convention: str | Convention = "sdm2020",
+    device: str = "cpu",
+    *,
+    progress: bool = False,
+    return_esds: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
+    """Fit every weight matrix of ``model`` and return one row per matrix.
+
+    Parameters
+    ----------
+    model : nn.Module, state dict or weight file path
+        See :func:`htsr_utils.weight_matrices`.
+    convention : str or Convention
+        ``"sdm2020"`` (default), ``"natcomm2021"``, ``"ww"`` or ``"paper_text"``.
+    device : str
+        Where eigenvalues are computed (``"cpu"`` or ``"cuda"``); fits run on the CPU.
+    progress : bool
+        Show a progress bar (stderr) of the eigenvalue work, counted in multiply-adds so
+        that it moves in proportion to the time spent.
+    return_esds : bool
+        Also return each row's ESD (sorted eigenvalues, convention scale applied, smallest
+        dropped where the convention drops it; pooled over the slices of a pooled layer).
+        :func:`fit_eigenvalues` gives the part of it the fit saw.
+
+    Returns
+    -------
+    DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
+        Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
+        ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those the
+        fit uses (:func:`fit_eigenvalues`: above the convention's ``eval_floor`` and the
+        round-off level).  ``status``: ``"ok"``, ``"zero_matrix"``, ``"rank_deficient"``
+        (fewer than two distinct eigenvalues above round-off, e.g. a constant matrix),
+        ``"too_few_values"`` or ``"below_min_dim"``.
+        ``alpha_weighted = alpha * log10(lambda_max)``, ``log_norm = log10 ||W||_F``
+        (``log10 ||W||_F^2`` for conventions with ``squared_log_norm``, as weightwatcher),
+        ``log_norm_sq = log10 ||W||_F^2``,
+        ``log_spectral_norm = log10 lambda_max``, ``log_alpha_norm = log10 sum lambda^alpha``
+        (over every positive eigenvalue), ``stable_rank = ||W||_F^2 / lambda_max``; for a
+        pooled layer ``||W||_F^2`` is the sum over its slices.  A matrix whose ESD cannot
+        be fitted keeps its row with NaN fit values and a ``status`` saying why.  ``attrs``
+        holds the convention name and the skipped layers.
+
+    Raises
+    ------
+    NoAnalyzableLayersError
+        If the model has no layer the convention analyzes.
+    NonFiniteWeightsError
+        If a layer has NaN or Inf weights.
+    """
+    conv = get_convention(convention)
+    rows: list[dict] = []
+    esds: list[np.ndarray] = []
+    skipped: list[SkippedLayer] = []
+    with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
+              disable=not progress, leave=False) as bar:
+        for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
+            layers = [item for item in window if isinstance(item, LayerWeights)]
+            skipped.extend(item for item in window if isinstance(item, SkippedLayer))
+            spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
+                               count="work")
+            for item, evals in zip(layers, spectra):
+                for row, spectrum in _layer_rows(item, evals, conv):
+                    rows.append(row)
+                    if return_esds:
+                        esds.append(spectrum)
+    if not any(row["status"] != "below_min_dim" for row in rows):
+        reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
+        raise NoAnalyzableLayersError(
+            f"no layer of this model is analyzed under convention {conv.name!r}"
+            + (f" (skipped: {reasons}{' ...' if len(skipped) > 5 else ''})" if skipped else " (no weights found)")
+        )
+    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+    details.attrs["convention"] = conv.name
+    details.attrs["skipped"] = [vars(s) for s in skipped]
+    return (details, esds) if return_esds else details
+
+
+def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -> np.ndarray:
+    """The eigenvalues of an ESD that the power-law fit sees under ``convention``.
+
+    The one definition used by :func:`analyze`, the tables and every ESD plot: the values
+    above the convention's ``eval_floor`` and above the round-off level
+    :func:`roundoff_level`: eigenvalues of a float64 Gram matrix below it are
+    indistinguishable from rounding errors of the largest one (the zero eigenvalues of a
+    rank-deficient matrix come out as such noise).
+
+    Parameters
+    ----------
+    esd : ndarray
+        One ESD as :func:`analyze` returns it with ``return_esds=True``.
+    convention : str or Convention
+
+    Returns
+    -------
+    ndarray
+        The fitted eigenvalues, in the order given.
+    """
+    conv = get_convention(convention)
+    esd = np.asarray(esd, dtype=float)
+    return esd[esd > max(conv.eval_floor, roundoff_level(esd))]
+
+
+def roundoff_level(esd: np.ndarray) -> float:
+    """Eigenvalues of ``esd`` at or below this level are round-off.
+
+    Parameters
+    ----------
+    esd : ndarray
+        Eigenvalues of one ESD.
+
+    Returns
+    -------
+    float
+        ``ROUNDOFF_FACTOR * esd.size * eps * max(esd)`` (0 for an empty or all-zero ESD).
+    """
+    if esd.size == 0:
+        return 0.0
+    return max(float(ROUNDOFF_FACTOR * esd.size * np.finfo(np.float64).eps * esd.max()), 0.0)
+
+
+def _windows(
+    items: Iterator[LayerWeights | SkippedLayer], max_bytes: int
+) -> Iterator[list[LayerWeights | SkippedLayer]]:
+    """Consecutive items, grouped until the weights of a group reach ``max_bytes``."""
+    window: list[LayerWeights | SkippedLayer] = []
+    size = 0
+    for item in items:
+        window.append(item)
+        if isinstance(item, LayerWeights):
+            size += item.batch.nbytes
+        if size >= max_bytes:
+            yield window
+            window, size = [], 0
+    if window:
+        yield window
+
+
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list[tuple[dict, np.ndarray]]:
+    """One (row, ESD) per matrix of a layer (one for a pooled layer)."""
+    n, m = item.shape
+    evals = evals * item.scale**2
+    frob_sq = evals.sum(axis=1)
+    if conv.drop_smallest:
+        evals = evals[:, 1:]
+    if item.pooled:
+        spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
+    else:
+        spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+    base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
+            "N": n, "M": m, "Q": n / m}
+    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim), e)
+            for label, e, f in spectra]
+
+
+def slice_label(position: tuple[int, ...] | None) -> str | None:
+    """The ``slice`` column's text for a kernel position (None for a matrix without one)."""
+    return None if position is None else ",".join(map(str, position))
+
+
+def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool) -> dict:
+    """Fit one ESD and compute its metrics."""
+    lambda_max = float(evals.max()) if evals.size else 0.0
+    kept = fit_eigenvalues(evals, conv)
+    log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
+    row = {
+        "num_evals": int(evals.size),
+        "n_fit": int(kept.size),
+        "lambda_max": lambda_max,
+        "log_norm": log_norm_factor * np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_norm_sq": np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_spectral_norm": np.log10(lambda_max) if lambda_max > 0 else np.nan,
+        "stable_rank": frob_sq / lambda_max if lambda_max > 0 else np.nan,
+        "alpha": np.nan, "xmin": np.nan, "xmax": np.nan, "D": np.nan, "sigma": np.nan,
+        "n_tail": 0, "alpha_weighted": np.nan, "log_alpha_norm": np.nan, "warning": "",
+    }
+    if below_min_dim:
+        return row | {"status": "below_min_dim"}
+    if lambda_max <= 0:
+        return row | {"status": "zero_matrix"}
+    if np.unique(kept).size < 2 and np.count_nonzero(evals > max(conv.eval_floor, 0.0)) > kept.size:
+        # nothing but round-off below the largest eigenvalue: no tail to fit
+        return row | {"status": "rank_deficient"}
+    fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
+    row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
+            "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
+    if fit.status == "ok":
+        row["alpha_weighted"] = fit.alpha * np.log10(lambda_max)
+        log_terms = fit.alpha * np.log(evals[evals > 0])
+        row["log_alpha_norm"] = float(np.logaddexp.reduce(log_terms) / np.log(10.0))
+        if fit.alpha < OVER_TRAINED_ALPHA:
+            row["warning"] = "over-trained"
+        elif fit.alpha > UNDER_TRAINED_ALPHA:
+            row["warning"] = "under-trained"
+    return row
+
+
+def summarize(details: pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """Average the per-matrix metrics of :func:`analyze` into per-model values.
+
+    Parameters
+    ----------
+    details : DataFrame
+        Output of :func:`analyze`; with a ``model`` column, one summary per model.
+
+    Returns
+    -------
+    Series or DataFrame
+        :data:`SUMMARY_METRICS`: ``alpha_hat`` (mean ``alpha_weighted`` over fitted
+        matrices), ``alpha_hat_star`` (the same without the last layer), ``alpha_mean``,
+        ``log_norm``, ``log_spectral_norm`` (for natcomm2021 also over the small matrices
+        it skips elsewhere), ``log_alpha_norm``, ``L`` (analyzed layers) and ``N_alpha``
+        (fitted matrices).
+    """
+    if "model" in details.columns:
+        return pd.DataFrame({name: _summary(group) for name, group in details.groupby("model", sort=False)}).T
+    return pd.Series(_summary(details), name=details.attrs.get("model"))
+
+
+def _summary(details: pd.DataFrame) -> dict[str, float]:
+    fitted = details[details["status"] == "ok"]
+    counted = details[details["status"] != "below_min_dim"]
+    last = counted["layer_index"].max()
+    return {
+        "alpha_hat": fitted["alpha_weighted"].mean(),
+        "alpha_hat_star": fitted.loc[fitted["layer_index"] != last, "alpha_weighted"].mean(),
+        "alpha_mean": fitted["alpha"].mean(),
+        "log_norm": counted["log_norm"].mean(),
+        "log_spectral_norm": details["log_spectral_norm"].mean(),
+        "log_alpha_norm": fitted["log_alpha_norm"].mean(),
+        "L": int(counted["layer"].nunique()),
+        "N_alpha": int(len(fitted)),
+    }

@@ -1,0 +1,101 @@
+"""Parallelism of htsr: one thread per BLAS / LAPACK call, and process pools that respect it.
+
+OpenBLAS's threaded LAPACK routines synchronize their threads thousands of times per call;
+when other processes hold the cores (the usual state of a shared machine) each
+synchronization waits for a time slice, and a call can take several times longer with two
+threads than with one (``benchmarks/results/esd_scheduling_2026-11.md``).  htsr therefore
+parallelizes over matrices (one single-threaded call per matrix, :mod:`htsr_utils.engine.esd`)
+instead of inside a call, and runs small-matrix work (training the MLPs, MiniLM)
+single-threaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterator
+
+from threadpoolctl import ThreadpoolController
+
+__all__ = ["N_CPUS", "one_thread_per_call", "process_pool"]
+
+#: CPUs this process may run on.
+N_CPUS: int = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+_lock = threading.Lock()
+_state: dict = {"depth": 0, "limiter": None, "torch_threads": None}
+
+
+@contextlib.contextmanager
+def one_thread_per_call() -> Iterator[None]:
+    """Limit NumPy's BLAS / LAPACK, OpenMP and torch's intra-op pool (MKL) to one thread.
+
+    Re-entrant and thread-safe: the first caller to enter sets the limits, the last to leave
+    restores them.  The limits are process-wide while any caller is inside.  Threads started
+    inside the block that call torch should also call :func:`torch.set_num_threads` ``(1)``
+    themselves (OpenMP keeps the setting per thread).
+
+    Yields
+    ------
+    None
+    """
+    import torch  # here, not at import time: ``htsr --help`` must not wait for torch
+
+    with _lock:
+        if _state["depth"] == 0:
+            _state["limiter"] = _controller().limit(limits=1)
+            _state["torch_threads"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["depth"] -= 1
+            if _state["depth"] == 0:
+                torch.set_num_threads(_state["torch_threads"])
+                _state["limiter"].restore_original_limits()
+                _state["limiter"] = None
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def process_pool(max_workers: int) -> ProcessPoolExecutor:
+    """A process pool that does not oversubscribe the CPU (many models, many trainings).
+
+    Workers are spawned (forking a process whose torch / OpenMP threads have run can
+    deadlock) and each uses ``cpu_count // max_workers`` BLAS and torch threads: with the
+    default of one thread per core in every worker, busy-waiting BLAS threads slow the
+    eigenvalue computations down several times.  Workers ignore Ctrl-C (SIGINT, which a
+    terminal sends to the whole process group): the caller handles the interrupt.
+
+    Parameters
+    ----------
+    max_workers : int
+        Number of worker processes.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+    """
+    threads = max(1, N_CPUS // max_workers)
+    return ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_limit_threads, initargs=(threads,))
+
+
+def _limit_threads(threads: int) -> None:
+    """Worker initializer: ignore SIGINT, then limit BLAS and torch to ``threads`` threads."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    _controller().limit(limits=threads)
+    torch.set_num_threads(threads)

@@ -1,0 +1,453 @@
+"""Training the small models of the experiments offline, deterministically, with a model cache.
+
+Martin & Mahoney show that training knobs such as the batch size (at a fixed learning rate and
+a fixed number of epochs) change how heavy-tailed the layer weight spectra become.  A
+:class:`TrainConfig` says what to train (dataset, architecture, knobs, seed);
+:func:`train_model` trains it on the CPU with one thread, bitwise reproducibly, and keeps it
+in a cache on disk; :func:`train_family` varies one knob over values and seeds.  The datasets
+are in :mod:`~htsr_utils.experiments.datasets`, the architectures in
+:mod:`~htsr_utils.experiments.architectures`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..engine.parallel import process_pool
+from ..storage import paths
+from ..storage.fileio import atomic_write
+from .architectures import ARCHITECTURES, build_cnn1d, build_mlp, build_vgg2d
+from .datasets import DATASETS, Dataset, load_dataset
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_SEEDS",
+    "TrainConfig",
+    "TrainedModel",
+    "build_model",
+    "default_config",
+    "quick_settings",
+    "quick_values",
+    "train_family",
+    "train_model",
+    "train_models",
+]
+
+DEFAULT_CACHE_DIR = paths.trained_models_dir()
+DEFAULT_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
+# Epochs of the default family per dataset (lr 0.2): MNIST-1D is harder and cheaper per epoch.
+DEFAULT_EPOCHS: dict[str, int] = {"mnist": 30, "mnist1d": 60}
+# Bump when the training procedure changes, so stale cache entries are never reused.
+_CACHE_VERSION = 1
+# Fields added after version 1: left out of the cache key at these defaults, so the MLP
+# entries of notebook 09 keep their keys.
+_LATER_FIELDS: dict[str, object] = {"arch": "mlp", "depth": 0, "momentum": 0.0}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one trained model.
+
+    Attributes
+    ----------
+    dataset : str
+        One of :data:`DATASETS`.
+    knob : str
+        Name of the field varied across the family (e.g. ``"batch_size"``); informational, it
+        does not enter the cache key.
+    batch_size : int
+        Mini-batch size (the last, smaller batch of an epoch is kept).
+    lr : float
+        Constant SGD learning rate.
+    width : int
+        Hidden width of :func:`build_mlp`.
+    epochs : int
+        Passes over the training set; a fixed number of epochs, so small batches take more steps.
+    seed : int
+        Seed of the weight initialisation and of the per-epoch example order (the train/test
+        split stays fixed).
+    optimizer : str
+        Only ``"sgd"`` (SGD without weight decay).
+    arch : str
+        One of :data:`ARCHITECTURES`: ``"mlp"`` (:func:`build_mlp`, ``width`` = hidden width),
+        ``"cnn1d"`` (:func:`build_cnn1d`) or ``"vgg2d"`` (:func:`build_vgg2d`), where
+        ``width`` is the number of channels.
+    depth : int
+        Number of convolution layers of a CNN; 0 for the MLP (whose depth is fixed).
+    momentum : float
+        SGD momentum (0: plain SGD).
+
+    Raises
+    ------
+    ValueError
+        If ``dataset``, ``optimizer`` or ``arch`` is not supported, or ``depth`` does not fit
+        ``arch``.
+    """
+
+    dataset: str = "mnist"
+    knob: str = "batch_size"
+    batch_size: int = 32
+    lr: float = 0.2
+    width: int = 256
+    epochs: int = 30
+    seed: int = 0
+    optimizer: str = "sgd"
+    arch: str = "mlp"
+    depth: int = 0
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {DATASETS}")
+        if self.optimizer != "sgd":
+            raise ValueError(f"unsupported optimizer {self.optimizer!r}; only 'sgd'")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHITECTURES}")
+        if self.arch == "mlp" and self.depth != 0:
+            raise ValueError(f"the MLP has a fixed depth: depth must be 0, got {self.depth}")
+        if self.arch != "mlp" and self.depth < 1:
+            raise ValueError(f"arch {self.arch!r} needs depth >= 1, got {self.depth}")
+
+    def cache_key(self) -> str:
+        """Hex digest of every field that affects training (all but ``knob``).
+
+        Fields added after the first cache version are left out at their defaults, so an
+        MLP configuration keeps the key it had before CNNs existed.
+        """
+        fields = dataclasses.asdict(self)
+        del fields["knob"]
+        for name, default in _LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        fields["_version"] = _CACHE_VERSION
+        blob = json.dumps(fields, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def default_config(dataset: str) -> TrainConfig:
+    """Default training configuration of ``dataset`` (its number of epochs differs).
+
+    Parameters
+    ----------
+    dataset : str
+        One of :data:`DATASETS`.
+
+    Returns
+    -------
+    TrainConfig
+        ``TrainConfig(dataset=dataset, epochs=DEFAULT_EPOCHS[dataset])``.
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is not a known dataset.
+    """
+    config = TrainConfig(dataset=dataset)
+    return dataclasses.replace(config, epochs=DEFAULT_EPOCHS[dataset])
+
+
+def build_model(config: TrainConfig, in_features: int) -> nn.Sequential:
+    """The freshly initialised (with the current torch RNG) model of ``config``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Its ``arch``, ``depth`` and ``width`` choose the builder and its arguments.
+    in_features : int
+        Input dimension of the dataset.
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    if config.arch == "cnn1d":
+        return build_cnn1d(in_features, config.depth, config.width)
+    if config.arch == "vgg2d":
+        return build_vgg2d(in_features, config.depth, config.width)
+    return build_mlp(in_features, config.width)
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with its configuration and accuracies.
+
+    Attributes
+    ----------
+    model : torch.nn.Sequential
+        The trained model in eval mode, on CPU.
+    config : TrainConfig
+        The configuration it was trained with.
+    train_acc, test_acc : float
+        Accuracy on the training and test split.
+    train_seconds : float
+        Wall-clock training time (of the original run when loaded from the cache).
+    from_cache : bool
+        Whether the model was loaded from the cache instead of trained now.
+    """
+
+    model: nn.Sequential
+    config: TrainConfig
+    train_acc: float
+    test_acc: float
+    train_seconds: float
+    from_cache: bool
+
+
+# --------------------------------------------------------------------------- training
+
+
+@contextmanager
+def _deterministic(seed: int) -> Iterator[None]:
+    """Seed torch, enable deterministic algorithms and use one thread; restore all on exit.
+
+    One intra-op thread makes results independent of the machine's core count, and for these
+    small matrices it is also faster: with two threads on two busy cores, OpenMP spin-waiting
+    slowed batch-16 epochs down by up to 100x.
+    """
+    was_enabled = torch.are_deterministic_algorithms_enabled()
+    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(was_enabled, warn_only=was_warn_only)
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
+    """Fraction of examples whose arg-max logit equals the label (``chunk`` examples at a time)."""
+    correct = sum(int((model(X[i:i + chunk]).argmax(dim=1) == y[i:i + chunk]).sum())
+                  for i in range(0, len(y), chunk))
+    return correct / len(y)
+
+
+def _fit(config: TrainConfig, data: Dataset) -> nn.Sequential:
+    """Train a freshly initialised model with SGD for ``config.epochs`` epochs."""
+    with _deterministic(config.seed):
+        model = build_model(config, data.in_features)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        loss_fn = nn.CrossEntropyLoss()
+        order = torch.Generator().manual_seed(config.seed)
+        model.train()
+        for _ in range(config.epochs):
+            perm = torch.randperm(len(data.y_train), generator=order)
+            for batch in perm.split(config.batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(model(data.X_train[batch]), data.y_train[batch]).backward()
+                optimizer.step()
+    return model.eval()
+
+
+def _cache_paths(config: TrainConfig, cache_dir: Path) -> tuple[Path, Path]:
+    """Weights file and metadata file of one cache entry."""
+    stem = f"{config.dataset}-{config.cache_key()}"
+    return cache_dir / f"{stem}.pt", cache_dir / f"{stem}.json"
+
+
+def _save(result: TrainedModel, in_features: int, cache_dir: Path) -> None:
+    """Store weights first, metadata last; the metadata file marks a complete entry."""
+    weights_path, meta_path = _cache_paths(result.config, cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "config": dataclasses.asdict(result.config),
+        "in_features": in_features,
+        "train_acc": result.train_acc,
+        "test_acc": result.test_acc,
+        "train_seconds": result.train_seconds,
+    }
+    atomic_write(weights_path, lambda p: torch.save(result.model.state_dict(), p))
+    atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+
+
+def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
+    """Return the cached model for ``config``, or ``None`` if no complete entry exists."""
+    weights_path, meta_path = _cache_paths(config, cache_dir)
+    if not (meta_path.exists() and weights_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    model = build_model(config, meta["in_features"])
+    model.load_state_dict(torch.load(weights_path, weights_only=True))
+    return TrainedModel(
+        model=model.eval(),
+        config=config,
+        train_acc=meta["train_acc"],
+        test_acc=meta["test_acc"],
+        train_seconds=meta["train_seconds"],
+        from_cache=True,
+    )
+
+
+def train_model(config: TrainConfig, cache_dir: Path = DEFAULT_CACHE_DIR) -> TrainedModel:
+    """Train one model deterministically on CPU, or load it from the cache.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        What to train.
+    cache_dir : pathlib.Path, default ``data/trained_models``
+        Directory of cache entries ``<dataset>-<key>.pt`` and ``<dataset>-<key>.json``.
+        Both are written atomically; an interrupted write leaves no entry behind.
+
+    Returns
+    -------
+    TrainedModel
+        The trained model; ``from_cache`` tells whether it was loaded.
+    """
+    cache_dir = Path(cache_dir)
+    cached = _load(config, cache_dir)
+    if cached is not None:
+        return cached
+    data = load_dataset(config.dataset)
+    start = time.perf_counter()
+    model = _fit(config, data)
+    result = TrainedModel(
+        model=model,
+        config=config,
+        train_acc=_accuracy(model, data.X_train, data.y_train),
+        test_acc=_accuracy(model, data.X_test, data.y_test),
+        train_seconds=time.perf_counter() - start,
+        from_cache=False,
+    )
+    _save(result, data.in_features, cache_dir)
+    return result
+
+
+def _train_to_cache(config: TrainConfig, cache_dir: Path) -> None:
+    """Train ``config`` into the cache (the job of one worker process)."""
+    train_model(config, cache_dir)
+
+
+def train_models(
+    configs: Sequence[TrainConfig], cache_dir: Path = DEFAULT_CACHE_DIR, workers: int = 1,
+) -> list[TrainedModel]:
+    """Train (or load) several models, the missing ones in ``workers`` processes.
+
+    Every model is trained in one process with one thread from its own seed, so the weights
+    are bitwise identical whatever ``workers`` is; the workers only write the cache, which
+    is then read in order.
+
+    Parameters
+    ----------
+    configs : sequence of TrainConfig
+        What to train.
+    cache_dir : pathlib.Path, default ``data/trained_models``
+        Model cache, see :func:`train_model`.
+    workers : int, default 1
+        Processes that train the missing models (``spawn``ed; 1 trains here, in order).
+
+    Returns
+    -------
+    list of TrainedModel
+        In the order of ``configs``; ``from_cache`` is False for the models trained by this call.
+    """
+    cache_dir = Path(cache_dir)
+    missing = list(dict.fromkeys(c for c in configs if _load(c, cache_dir) is None))
+    if workers > 1 and len(missing) > 1:
+        with process_pool(min(workers, len(missing))) as pool:
+            list(pool.map(_train_to_cache, missing, [cache_dir] * len(missing)))
+    results = [train_model(config, cache_dir) for config in configs]
+    for result in results:
+        result.from_cache = result.config not in missing
+    return results
+
+
+def quick_values(values: Sequence) -> tuple:
+    """First, middle and last of ``values`` (without duplicates): the members of a smoke test."""
+    picked = (values[0], values[len(values) // 2], values[-1])
+    return tuple(dict.fromkeys(picked))
+
+
+def quick_settings(values: Sequence, seeds: Sequence[int],
+                   base: TrainConfig) -> tuple[tuple, tuple[int, ...], TrainConfig]:
+    """The smoke test of quick mode: :func:`quick_values`, the first seed, a third of the epochs.
+
+    Parameters
+    ----------
+    values : sequence
+        Knob values of the full run.
+    seeds : sequence of int
+        Seeds of the full run.
+    base : TrainConfig
+        Configuration of the full run.
+
+    Returns
+    -------
+    tuple
+        ``(values, seeds, base)`` of the quick run.
+    """
+    return quick_values(values), tuple(seeds)[:1], dataclasses.replace(base, epochs=max(1, base.epochs // 3))
+
+
+def train_family(
+    dataset: str,
+    knob: str = "batch_size",
+    values: Sequence = DEFAULT_BATCH_SIZES,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    base: TrainConfig | None = None,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    progress: bool = True,
+    quick: bool = False,
+) -> list[TrainedModel]:
+    """Train (or load) one model per value of ``knob`` and per seed.
+
+    Parameters
+    ----------
+    dataset : str
+        One of :data:`DATASETS`; overrides ``base.dataset``.
+    knob : str, default "batch_size"
+        The :class:`TrainConfig` field to vary, e.g. ``"batch_size"``, ``"lr"`` or ``"width"``.
+    values : sequence, default (16, 32, 64, 128, 256, 512)
+        Values of ``knob``.
+    seeds : sequence of int, default (0, 1, 2)
+        Training seeds per value.
+    base : TrainConfig, optional
+        Settings of every other field; defaults to :func:`default_config` of ``dataset``.
+    cache_dir : pathlib.Path, default ``data/trained_models``
+        Model cache, see :func:`train_model`.
+    progress : bool, default True
+        Show a tqdm progress bar.
+    quick : bool, default False
+        Smoke-test mode: first, middle and last value, first seed, a third of the epochs.
+
+    Returns
+    -------
+    list of TrainedModel
+        Ordered by value, then seed.
+
+    Raises
+    ------
+    ValueError
+        If ``knob`` is not a field of :class:`TrainConfig` that may vary.
+    """
+    base = default_config(dataset) if base is None else base
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "knob", "seed"}
+    if knob not in allowed:
+        raise ValueError(f"knob must be one of {sorted(allowed)}, got {knob!r}")
+    if quick:
+        values, seeds, base = quick_settings(values, seeds, base)
+    configs = [
+        dataclasses.replace(base, dataset=dataset, knob=knob, seed=seed, **{knob: value})
+        for value in values
+        for seed in seeds
+    ]
+    bar = tqdm(configs, desc=f"{dataset} {knob}", disable=not progress)
+    return [train_model(config, cache_dir) for config in bar]

@@ -1,0 +1,245 @@
+"""On-disk cache of per-matrix results: :func:`analyze_cached`.
+
+One entry per model, weights and convention, in ``results_dir``:
+
+``<model>__<weights tag>__<convention>.csv``
+    The per-matrix table of :func:`htsr_utils.analyze` with a leading ``model`` column.
+``<model>__<weights tag>__<convention>.npz``
+    The ESD of every row (``arr_0``, ``arr_1``, ... in row order), as
+    ``analyze(..., return_esds=True)`` returns them, so that plots need no recomputation.
+``<model>__<weights tag>__<convention>.json``
+    Its sidecar: htsr version, convention, SHA-256 of the weights, SHA-256 of the engine
+    source code, SHA-256 of the CSV and of the ``.npz`` bytes, torch version, creation time,
+    column dtypes and ``DataFrame.attrs``.
+
+The weights tag is ``pretrained``, ``random-seed<seed>`` or ``file-<sha256[:16]>`` for a
+checkpoint file.  An entry is used only when its sidecar matches the current weights,
+convention, package version and engine code, and the CSV bytes match the SHA-256 the
+sidecar records (and, when the ESDs are asked for, the ``.npz`` bytes theirs); anything
+else (a missing or truncated file, files from different runs) is a miss and is recomputed.
+The files are written atomically (:func:`htsr_utils.storage.fileio.atomic_write`), the CSV first,
+then the ``.npz``, then the sidecar that vouches for both.
+
+The default ``results_dir`` is ``data/results`` in a checkout of the compendium, else (an
+installed package) ``$XDG_CACHE_HOME/htsr/results`` (``~/.cache/htsr/results``); the
+environment variable ``HTSR_RESULTS_DIR`` overrides both.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..engine.conventions import get_convention
+from ..engine.metrics import analyze
+from ..models.build import load_model, model_weights_sha256
+from ..models.paper_era import paper_architecture_change
+from ..models.registry import get_spec
+from ..storage import paths
+from ..storage.fileio import atomic_write, unwritable_folder_problem
+from ..storage.paths import RESULTS_DIR_VARIABLE
+from ..version import __version__
+
+__all__ = ["ENGINE_DIR", "analyze_cached", "check_results_dir", "code_fingerprint",
+           "default_results_dir"]
+
+
+#: The engine subpackage: the content of its modules is part of every cache key, so a change
+#: in any of them recomputes.
+ENGINE_DIR = Path(__file__).resolve().parents[1] / "engine"
+
+#: How missing values are written in the CSV (an empty field is an empty string).
+_NA = "<NA>"
+
+
+def default_results_dir() -> Path:
+    """``$HTSR_RESULTS_DIR`` if set, else ``data/results`` of the checkout, else the user cache."""
+    return paths.results_dir()
+
+
+def check_results_dir(folder: Path | None = None) -> Path:
+    """Check, before any work, that the results folder can be created and written.
+
+    Parameters
+    ----------
+    folder : Path, optional
+        Default :func:`default_results_dir`.
+
+    Returns
+    -------
+    Path
+        The folder (not created).
+
+    Raises
+    ------
+    ValueError
+        One line naming the folder (and ``HTSR_RESULTS_DIR`` when it comes from it).
+    """
+    from_env = folder is None and bool(os.environ.get(RESULTS_DIR_VARIABLE))
+    folder = Path(folder) if folder is not None else default_results_dir()
+    problem = unwritable_folder_problem(folder)
+    if problem:
+        where = f"{RESULTS_DIR_VARIABLE}={os.environ[RESULTS_DIR_VARIABLE]}" if from_env \
+            else f"results folder {folder} (set {RESULTS_DIR_VARIABLE} to use another)"
+        raise ValueError(f"{where}: {problem}")
+    return folder
+
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """SHA-256 of the engine's source files (:data:`ENGINE_DIR`), as first read by this process."""
+    digest = hashlib.sha256()
+    for module in sorted(ENGINE_DIR.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def analyze_cached(
+    name: str,
+    weights: str = "pretrained",
+    convention: str = "sdm2020",
+    *,
+    results_dir: Path | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    seed: int = 0,
+    snapshot: str = "latest",
+    return_esds: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
+    """Per-matrix metrics of a zoo model, read from the cache or computed and stored.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`htsr_utils.models.registry.list_models`.
+    weights : str, default "pretrained"
+        ``"pretrained"``, ``"random"`` or a checkpoint path, as in
+        :func:`htsr_utils.models.build.load_model`.
+    convention : str, default "sdm2020"
+        A name from :data:`htsr_utils.CONVENTIONS`.
+    results_dir : Path, optional
+        Cache folder (created if needed); default :func:`default_results_dir`.
+    device : str, default "cpu"
+        Where eigenvalues are computed when the entry is missing.  Recorded in the sidecar
+        but not part of the key: an entry computed on another device is reused (CPU and
+        CUDA eigenvalues agree to rounding, ``tests/test_esd.py``).
+    progress : bool, default False
+        Progress bar over matrices when computing.
+    seed : int, default 0
+        Seed of the random initialisation (``weights="random"`` only).
+    snapshot : {"latest", "paper"}, default "latest"
+        As in :func:`htsr_utils.models.build.load_model`; part of the entry's name and key.
+    return_esds : bool, default False
+        Also return the ESD of each row (read from the entry's ``.npz``; an entry without a
+        valid one is recomputed).
+
+    Returns
+    -------
+    pandas.DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
+        ``model`` followed by :data:`htsr_utils.DETAIL_COLUMNS`, with the same dtypes and
+        ``attrs`` (``convention``, ``skipped``, ``model``) whether computed or read; the
+        ESDs as :func:`htsr_utils.analyze` returns them with ``return_esds=True``.
+
+    Raises
+    ------
+    UnknownModelError, WeightsUnavailableError, CheckpointError, FileNotFoundError
+        From :func:`htsr_utils.models.build.load_model`.
+    ValueError
+        Unknown convention; NaN/Inf weights (``NonFiniteWeightsError``).
+    """
+    conv = get_convention(convention).name
+    snapshot = _effective_snapshot(name, weights, snapshot)
+    sha256 = model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
+    tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
+    stem = f"{name}__{tag}__{conv}"
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    files = {suffix: folder / f"{stem}.{suffix}" for suffix in ("csv", "npz", "json")}
+    key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
+           "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
+    cached = _read_entry(files, key, return_esds)
+    if cached is not None:
+        return cached if return_esds else cached[0]
+    details, esds = analyze(load_model(name, weights, snapshot=snapshot, seed=seed), conv, device,
+                            progress=progress, return_esds=True)
+    details.insert(0, "model", name)
+    details.attrs["model"] = name
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_entry(details, esds, files, key | {"model": name, "weights": str(weights), "device": device})
+    return (details, esds) if return_esds else details
+
+
+def _effective_snapshot(name: str, weights: str | os.PathLike, snapshot: str) -> str:
+    """``snapshot``, or "latest" where both snapshots give the same model and weights.
+
+    They differ only for pytorchcv models: in their pretrained files, and in the architecture
+    of the few whose definition changed (``paper_architecture_change``); one cache entry
+    then serves both.
+    """
+    if snapshot == "latest" or get_spec(name).library != "pytorchcv":
+        return "latest"
+    if weights == "pretrained" or paper_architecture_change(name):
+        return snapshot
+    return "latest"
+
+
+def _weights_tag(weights: str | os.PathLike, seed: int, sha256: str) -> str:
+    if weights == "pretrained":
+        return "pretrained"
+    if weights == "random":
+        return f"random-seed{seed}"
+    return f"file-{sha256[:16]}"
+
+
+def _read_entry(
+    paths: dict[str, Path], key: dict[str, str], with_esds: bool
+) -> tuple[pd.DataFrame, list[np.ndarray] | None] | None:
+    """The cached table (and ESDs) if the entry is complete and matches ``key``, else None."""
+    try:
+        meta = json.loads(paths["json"].read_text())
+        data = paths["csv"].read_bytes()
+        npz = paths["npz"].read_bytes() if with_esds else b""
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in key.items()):
+        return None
+    if hashlib.sha256(data).hexdigest() != meta.get("csv_sha256"):
+        return None
+    if with_esds and hashlib.sha256(npz).hexdigest() != meta.get("npz_sha256"):
+        return None
+    details = pd.read_csv(io.BytesIO(data), dtype=meta["dtypes"], keep_default_na=False,
+                          na_values=[_NA])
+    details.attrs.update(meta["attrs"])
+    if not with_esds:
+        return details, None
+    with np.load(io.BytesIO(npz)) as arrays:
+        esds = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    return (details, esds) if len(esds) == len(details) else None
+
+
+def _write_entry(details: pd.DataFrame, esds: list[np.ndarray], paths: dict[str, Path], meta: dict) -> None:
+    """Write the CSV, the ESDs, then the sidecar that vouches for both, each atomically."""
+    data = details.to_csv(index=False, na_rep=_NA, lineterminator="\n").encode()
+    buffer = io.BytesIO()
+    np.savez(buffer, *esds)
+    npz = buffer.getvalue()
+    meta = meta | {
+        "csv_sha256": hashlib.sha256(data).hexdigest(),
+        "npz_sha256": hashlib.sha256(npz).hexdigest(),
+        "torch_version": torch.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dtypes": {column: str(dtype) for column, dtype in details.dtypes.items()},
+        "attrs": details.attrs,
+    }
+    atomic_write(paths["csv"], data)
+    atomic_write(paths["npz"], npz)
+    atomic_write(paths["json"], json.dumps(meta, indent=1).encode())

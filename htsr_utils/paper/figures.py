@@ -1,0 +1,710 @@
+"""Publication-ready figures with one consistent style per model family.
+
+* :data:`FAMILY_STYLES` - the color and marker of every zoo family (one dict, used everywhere).
+* :func:`plot_esd` - log-log histogram of an ESD with the fitted power law from ``xmin``.
+* :func:`plot_esd_vs_mp` - linear histogram of an ESD with the Marchenko-Pastur density.
+* :func:`plot_ks_candidates` - KS distance and exponent against the candidate ``xmin``.
+* :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family.
+* :func:`plot_series_facets` - the same, one panel per series with its OLS line (seaborn).
+* :func:`plot_parity` - computed against published values, with the line y = x.
+* :func:`plot_pl_norm_relation` - per matrix, alpha * log10(lambda_max) against log10 ||W||_F^2.
+* :func:`plot_score_heatmap` - Kendall tau (or R^2, RMSE) per series and metric (seaborn).
+* :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed.
+
+Titles say which weights were analyzed (:func:`weights_label`): "random-init weights" when
+``weights == "random"``, so a figure of an untrained baseline cannot pass for the paper's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..engine.metrics import fit_eigenvalues
+from ..engine.random_matrix import marchenko_pastur_pdf
+from ..storage.fileio import atomic_write
+from .regression import ols_fit
+
+__all__ = [
+    "FAMILY_STYLES", "METRIC_LABELS", "family_style", "histogram_edges", "plot_esd",
+    "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
+    "plot_pl_norm_relation", "plot_score_heatmap", "plot_series_facets", "save_figure", "show_figure",
+    "weights_label",
+]
+
+#: Color and marker of each model family (the ``family`` of :func:`htsr_utils.models.registry.get_spec`).
+FAMILY_STYLES: dict[str, dict[str, str]] = {
+    "VGG": {"color": "#1f77b4", "marker": "o"},
+    "ResNet": {"color": "#d62728", "marker": "s"},
+    "DenseNet": {"color": "#2ca02c", "marker": "^"},
+    "SqueezeNet": {"color": "#ff7f0e", "marker": "v"},
+    "MobileNet": {"color": "#9467bd", "marker": "D"},
+    "MobileNetV2": {"color": "#8c564b", "marker": "P"},
+    "FD-MobileNet": {"color": "#e377c2", "marker": "X"},
+    "ShuffleNetV2": {"color": "#7f7f7f", "marker": "<"},
+    "GoogLeNet": {"color": "#bcbd22", "marker": ">"},
+    "Inception": {"color": "#17becf", "marker": "h"},
+    "ResNeXt": {"color": "#393b79", "marker": "p"},
+    "SE-ResNet": {"color": "#637939", "marker": "*"},
+    "SE-ResNeXt": {"color": "#8c6d31", "marker": "d"},
+    "DPN": {"color": "#843c39", "marker": "H"},
+    "MENet": {"color": "#7b4173", "marker": "8"},
+    "CondenseNet": {"color": "#6b6ecf", "marker": "o"},
+    "WideResNet": {"color": "#b5cf6b", "marker": "s"},
+    "AlexNet": {"color": "#e7969c", "marker": "^"},
+    "Transformer": {"color": "#9c9ede", "marker": "v"},
+}
+_FALLBACK_STYLE = {"color": "#333333", "marker": "o"}
+
+#: Colors of linked pairs (e.g. vgg11 / vgg11_bn), in order: blue, orange, green, red, ...
+PAIR_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+#: Axis labels of the summary metrics (matplotlib mathtext).
+METRIC_LABELS = {
+    "alpha_hat": r"$\hat{\alpha}$ = mean of $\alpha\,\log_{10}\lambda_{max}$",
+    "alpha_hat_star": r"$\hat{\alpha}^*$ = $\hat{\alpha}$ without the last layer",
+    "alpha_mean": r"mean power-law exponent $\alpha$",
+    "log_norm": r"$\langle\log_{10}\|W\|_F\rangle$",
+    "log_spectral_norm": r"$\langle\log_{10}\lambda_{max}\rangle$",
+    "log_alpha_norm": r"$\langle\log_{10}\sum_i\lambda_i^{\alpha}\rangle$",
+    "alpha_weighted": r"$\alpha\,\log_{10}\lambda_{max}$",
+    "log_norm_sq": r"$\log_{10}\|W\|_F^2$",
+    "top1": "reported top-1 accuracy (%)",
+}
+
+#: Label of the eigenvalue axis (the ESD is that of X = W^T W, no 1/N unless the convention says).
+EIGENVALUE_LABEL = "eigenvalue λ of WᵀW"
+
+
+def family_style(family: str) -> dict[str, str]:
+    """``{"color", "marker"}`` of a family (a neutral dark gray circle if unknown)."""
+    return dict(FAMILY_STYLES.get(str(family), _FALLBACK_STYLE))
+
+
+def weights_label(weights: str | os.PathLike | None) -> str:
+    """How figures name the weights: "random-init weights", "pretrained weights", ..."""
+    if weights is None:
+        return ""
+    text = os.fspath(weights)
+    if text == "random":
+        return "random-init weights"
+    if text == "pretrained":
+        return "pretrained weights"
+    return f"weights from {Path(text).name}"
+
+
+def _title(base: str, weights: str | os.PathLike | None = None, convention: str | None = None) -> str:
+    extra = ", ".join(p for p in (convention, weights_label(weights)) if p)
+    return f"{base}\n({extra})" if extra else base
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.5, 4.2)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def histogram_edges(lo: float, hi: float, *, log: bool, bins: int = 60) -> np.ndarray:
+    """Bin edges from exactly ``lo`` to exactly ``hi`` (log-spaced if ``log``).
+
+    With ``np.histogram`` (whose last bin is closed) every value in ``[lo, hi]`` is
+    counted, the smallest and the largest included.
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or (log and lo <= 0):
+        raise ValueError(f"histogram range [{lo}, {hi}] is not valid{' for log bins' if log else ''}")
+    if lo == hi:
+        lo, hi = (lo / 1.05, hi * 1.05) if log else (lo - 0.5, hi + 0.5)
+    edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
+    edges[0], edges[-1] = lo, hi
+    return edges
+
+
+def plot_esd(
+    evals: np.ndarray,
+    fit: object | None = None,
+    ax: Axes | None = None,
+    title: str | None = "Empirical spectral density",
+    *,
+    convention: str | None = None,
+    bins: int = 60,
+    weights: str | os.PathLike | None = None,
+    label: str = "ESD",
+    color: str = "#1f77b4",
+) -> Axes:
+    """Log-log histogram of an ESD, with the fitted power-law density from ``xmin``.
+
+    Parameters
+    ----------
+    evals : array_like
+        Eigenvalues.  With ``convention``, the histogram shows the eigenvalues the fit saw
+        (:func:`htsr_utils.engine.metrics.fit_eigenvalues`); without it, every positive finite value
+        (a log axis cannot show the others).  Every value shown is counted in one bin.
+    fit : PowerLawFit or row, optional
+        A fit of these eigenvalues (``alpha``, ``xmin``, ``xmax``).  Its density
+        ``p(λ) ∝ λ^-α`` on ``[xmin, xmax]`` is drawn, scaled by the fraction of eigenvalues
+        in the tail so that it sits on the histogram; ``xmin`` is marked.
+    ax : Axes, optional
+        Where to draw (a new figure if omitted).
+    title : str, optional
+        Axes title; ``weights`` adds e.g. "(random-init weights)".
+    convention : str, optional
+        Show the eigenvalues the fit saw under this convention.
+    bins : int, default 60
+        Number of logarithmically spaced bins.
+    weights : str, optional
+        ``"random"``, ``"pretrained"`` or a path, for the title.
+    label, color : str
+        Legend label and color of the histogram.
+
+    Returns
+    -------
+    Axes
+        The histogram is a ``StepPatch`` whose values are densities: count in the bin
+        divided by (number of eigenvalues shown x bin width).
+    """
+    ax = _axes(ax)
+    x = np.asarray(evals, dtype=float).ravel()
+    x = fit_eigenvalues(x, convention) if convention is not None else x
+    x = x[np.isfinite(x) & (x > 0)]
+    if x.size:
+        counts, edges = np.histogram(x, bins=histogram_edges(float(x.min()), float(x.max()), log=True, bins=bins))
+        ax.stairs(counts / (x.size * np.diff(edges)), edges, fill=True, color=color, alpha=0.55,
+                  label=f"{label} ({x.size} eigenvalues)")
+    alpha = getattr(fit, "alpha", np.nan)
+    if fit is not None and np.isfinite(alpha) and x.size:
+        xmin, xmax = float(fit.xmin), float(fit.xmax)
+        upper = xmax if np.isfinite(xmax) else float(x.max())
+        grid = np.logspace(np.log10(xmin), np.log10(upper), 100)
+        beta = alpha - 1.0
+        if np.isfinite(xmax):
+            norm = beta / (xmin ** -beta - xmax ** -beta)
+        else:
+            norm = beta * xmin ** beta
+        tail_fraction = np.count_nonzero(x >= xmin) / x.size
+        ax.plot(grid, tail_fraction * norm * grid ** -alpha, color="#d62728", lw=2,
+                label=f"power-law fit: α = {alpha:.2f}")
+        ax.axvline(xmin, color="#d62728", ls="--", lw=1, label=f"$x_{{min}}$ = {xmin:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(EIGENVALUE_LABEL)
+    ax.set_ylabel("density (1 / unit of λ)")
+    if title:
+        ax.set_title(_title(title, weights))
+    ax.legend(fontsize="small", loc="lower left")
+    return ax
+
+
+def plot_esd_vs_mp(
+    evals: np.ndarray,
+    q: float,
+    sigma2: float = 1.0,
+    ax: Axes | None = None,
+    title: str | None = "Gaussian random matrix: ESD and Marchenko-Pastur law",
+    *,
+    bins: int = 60,
+) -> Axes:
+    """Linear-scale histogram of an ESD with the Marchenko-Pastur density overlaid."""
+    ax = _axes(ax)
+    x = np.asarray(evals, dtype=float).ravel()
+    ax.hist(x, bins=bins, density=True, color="#1f77b4", alpha=0.55,
+            label=f"ESD ({x.size} eigenvalues)")
+    grid = np.linspace(0, max(float(x.max()), sigma2 * (1 + np.sqrt(q)) ** 2) * 1.05, 600)
+    ax.plot(grid, marchenko_pastur_pdf(grid, q, sigma2), color="#d62728", lw=2,
+            label=f"Marchenko-Pastur, q = M/N = {q:g}")
+    ax.set_xlabel(EIGENVALUE_LABEL)
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_ks_candidates(fit: object, ax: Axes | None = None,
+                       title: str | None = "Choosing $x_{min}$: KS distance of each candidate") -> Axes:
+    """KS distance ``D`` (left axis) and fitted ``α`` (right axis) against candidate ``xmin``.
+
+    ``fit`` must come from ``fit_powerlaw(..., keep_candidates=True)``; the chosen ``xmin``
+    (smallest ``D``) is marked.
+    """
+    cand = getattr(fit, "candidates", None) or {}
+    if not cand:
+        raise ValueError("fit has no candidates: call fit_powerlaw(..., keep_candidates=True)")
+    ax = _axes(ax)
+    ax.plot(cand["xmin"], cand["D"], color="#1f77b4", lw=1.2, label="KS distance D")
+    ax.axvline(fit.xmin, color="#d62728", ls="--", lw=1,
+               label=f"chosen $x_{{min}}$ = {fit.xmin:.3g} (D = {fit.D:.3f})")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"candidate $x_{{min}}$ ({EIGENVALUE_LABEL})")
+    ax.set_ylabel("KS distance D")
+    twin = ax.twinx()
+    twin.plot(cand["xmin"], cand["alpha"], color="#2ca02c", lw=1, alpha=0.8, label="fitted α")
+    twin.set_ylabel("fitted exponent α", color="#2ca02c")
+    finite = np.asarray(cand["alpha"])[np.isfinite(cand["alpha"])]
+    if finite.size:
+        twin.set_ylim(max(0.0, float(np.nanmin(finite)) - 0.5),
+                      min(float(np.nanpercentile(finite, 95)) + 1.0, 20.0))
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize="small", loc="upper center")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_metric_vs_accuracy(
+    summary: pd.DataFrame,
+    metric: str,
+    ax: Axes | None = None,
+    link_pairs: Iterable[tuple[str, str]] | None = None,
+    *,
+    accuracy: str = "top1",
+    by: str = "family",
+    title: str | None = None,
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    annotate: bool = True,
+    fit_line: bool = False,
+) -> Axes:
+    """Reported top-1 accuracy against a metric, one color and marker per family.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model, indexed by model, with ``metric``, ``accuracy`` and ``by``
+        columns (``ManyResult.summary``).  Rows missing either value are left out.
+    metric : str
+        Column on the x axis (e.g. ``"alpha_hat"``).
+    ax : Axes, optional
+        Where to draw (a new figure if omitted).
+    link_pairs : iterable of (model, model), optional
+        Pairs joined by a line, each in its own color, e.g. ``[("vgg11", "vgg11_bn")]``.
+    accuracy : str, default "top1"
+        Column on the y axis.
+    by : str, default "family"
+        Column whose values pick the style (:data:`FAMILY_STYLES` for families; other
+        values get a stable color of their own).
+    title : str, optional
+        Default: ``"<accuracy> vs <metric>"``; the convention and weights are appended
+        (weights from ``weights`` or else the summary's ``weights`` column).
+    weights, convention : str, optional
+        For the title; taken from the summary's columns when omitted.
+    annotate : bool, default True
+        Write each model's name next to its point (when at most 40 are shown).
+    fit_line : bool, default False
+        Draw the OLS line (:func:`htsr_utils.paper.regression.ols_fit`) of each group with at least
+        three models; its legend entry gives Kendall tau.
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax)
+    weights = weights if weights is not None else _first(summary, "weights")
+    convention = convention if convention is not None else _first(summary, "convention")
+    cols = [c for c in (metric, accuracy) if c in summary.columns]
+    data = summary.dropna(subset=cols) if len(cols) == 2 else summary.iloc[0:0]
+    groups = list(dict.fromkeys(data[by])) if by in data.columns else [None]
+    for i, group in enumerate(groups):
+        part = data if group is None else data[data[by] == group]
+        style = _group_style(group, i)
+        ax.scatter(part[metric], part[accuracy], s=46, color=style["color"], marker=style["marker"],
+                   edgecolor="black", linewidth=0.5, zorder=3, label=str(group) if group else None)
+        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float)) if fit_line else {"n": 0}
+        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
+            grid = np.linspace(part[metric].min(), part[metric].max(), 10)
+            ax.plot(grid, fit["slope"] * grid + fit["intercept"], color=style["color"], lw=1, ls=":",
+                    label=f"{group}: OLS line, τ = {fit['kendall_tau']:+.2f}" if group else "OLS line")
+    for j, (a, b) in enumerate(link_pairs or []):
+        if a in data.index and b in data.index:
+            xs = [data.at[a, metric], data.at[b, metric]]
+            ys = [data.at[a, accuracy], data.at[b, accuracy]]
+            ax.plot(xs, ys, color=PAIR_COLORS[j % len(PAIR_COLORS)], lw=1.6, zorder=2,
+                    label=f"{_short_name(a)} – {_short_name(b)}")
+    if annotate and 0 < len(data) <= 40:
+        _annotate_points(ax, data[metric].to_numpy(float), data[accuracy].to_numpy(float),
+                         [_short_name(str(n)) for n in data.index])
+    if data.empty:
+        ax.text(0.5, 0.5, "no model with both values\n(see the table of skipped models)",
+                ha="center", va="center", transform=ax.transAxes, color="gray")
+    ax.set_xlabel(METRIC_LABELS.get(metric, metric))
+    ax.set_ylabel(METRIC_LABELS.get(accuracy, accuracy)
+                  + ("\n(of the pretrained model)" if weights is not None and os.fspath(weights) != "pretrained" else ""))
+    base = title or f"Top-1 accuracy vs {METRIC_LABELS.get(metric, metric).split(' = ')[0]}"
+    ax.set_title(_title(base, weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def plot_series_facets(
+    summary: pd.DataFrame,
+    metric: str,
+    *,
+    by: str = "series",
+    accuracy: str = "top1",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = None,
+    col_wrap: int = 3,
+):
+    """Accuracy against a metric, one panel per group (seaborn ``FacetGrid``), with each OLS line.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per model, indexed by model, with ``by``, ``metric`` and ``accuracy``; rows
+        missing either value are left out.
+    metric : str
+        Column on the x axes.
+    by : str, default "series"
+        One panel per value, in order of first appearance.
+    accuracy : str, default "top1"
+        Column on the y axes.
+    weights, convention : str, optional
+        For the figure title.
+    title : str, optional
+        Figure title (the convention and weights are appended).
+    col_wrap : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    seaborn.FacetGrid
+        Each panel shows every model of its group as a point (named), the :func:`ols_fit`
+        line over the group's range when it has three models or more, and ``n`` and Kendall
+        tau in its title.
+    """
+    import seaborn as sns
+
+    data = summary.dropna(subset=[metric, accuracy]).rename_axis("model").reset_index()
+    order = list(dict.fromkeys(data[by]))
+    grid = sns.FacetGrid(data, col=by, col_order=order, col_wrap=min(col_wrap, max(1, len(order))),
+                         sharex=False, sharey=False, height=2.8, aspect=1.15)
+    for group, ax in zip(order, grid.axes.flat):
+        part = data[data[by] == group]
+        style = _group_style(group, order.index(group))
+        ax.scatter(part[metric], part[accuracy], s=40, color=style["color"], marker=style["marker"],
+                   edgecolor="black", linewidth=0.5, zorder=3)
+        _annotate_points(ax, part[metric].to_numpy(float), part[accuracy].to_numpy(float),
+                         [_short_name(str(n)) for n in part["model"]])
+        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float))
+        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
+            xs = np.linspace(part[metric].min(), part[metric].max(), 10)
+            ax.plot(xs, fit["slope"] * xs + fit["intercept"], color=style["color"], lw=1.2, ls=":",
+                    label="OLS line")
+        tau = f", τ = {fit['kendall_tau']:+.2f}" if np.isfinite(fit["kendall_tau"]) else ""
+        ax.set_title(f"{group} (n = {fit['n']}{tau})", fontsize="small")
+        ax.grid(True, alpha=0.3)
+    grid.set_axis_labels(METRIC_LABELS.get(metric, metric).split(" = ")[0],
+                         METRIC_LABELS.get(accuracy, accuracy))
+    if title or weights is not None or convention:
+        grid.figure.suptitle(_title(title or f"Accuracy vs {metric} per {by}", weights, convention).replace("\n", " "),
+                             fontsize="medium")
+    grid.figure.tight_layout()
+    return grid
+
+
+def plot_parity(
+    computed: pd.Series,
+    published: pd.Series,
+    ax: Axes | None = None,
+    *,
+    groups: pd.Series | None = None,
+    metric: str = "alpha_hat",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    published_label: str = "published (SDM 2020)",
+    title: str | None = None,
+    annotate_max: int = 30,
+) -> Axes:
+    """Computed against published values of one metric, with the line y = x.
+
+    Parameters
+    ----------
+    computed, published : Series
+        Values indexed by model; only models with both are drawn.
+    ax : Axes, optional
+        Where to draw.
+    groups : Series, optional
+        Series (or family) of each model, for colors and the legend.
+    metric : str, default "alpha_hat"
+        For the axis labels.
+    weights, convention : str, optional
+        For the title and the x label.
+    published_label : str
+        Says where the published values come from (y axis label).
+    title : str, optional
+        Default: "Computed vs published <metric>".
+    annotate_max : int, default 30
+        Name the points when there are at most this many (more would be unreadable).
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _axes(ax, (5.0, 4.8))
+    both = pd.concat({"computed": computed, "published": published}, axis=1).dropna()
+    if groups is not None:
+        both["group"] = groups.reindex(both.index)
+    for i, group in enumerate(list(dict.fromkeys(both["group"])) if "group" in both else [None]):
+        part = both if group is None else both[both["group"] == group]
+        style = _group_style(group, i)
+        ax.scatter(part["computed"], part["published"], s=40, color=style["color"],
+                   marker=style["marker"], edgecolor="black", linewidth=0.5, zorder=3,
+                   label=str(group) if group else None)
+    label = METRIC_LABELS.get(metric, metric).split(" = ")[0]
+    if not both.empty and len(both) <= annotate_max:
+        _annotate_points(ax, both["computed"].to_numpy(float), both["published"].to_numpy(float),
+                         [_short_name(str(n)) for n in both.index], equal_limits=True)
+    if both.empty:
+        ax.text(0.5, 0.5, "no model with both a computed\nand a published value",
+                ha="center", va="center", transform=ax.transAxes, color="gray")
+    else:
+        lo = float(min(both.min(numeric_only=True)))
+        hi = float(max(both.max(numeric_only=True)))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="gray", lw=1, ls="--",
+                label="y = x", zorder=1)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"computed {label} ({', '.join(p for p in (convention, weights_label(weights)) if p)})")
+    ax.set_ylabel(f"{label}, {published_label}")
+    ax.set_title(_title(title or f"Computed vs published {label}", weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return ax
+
+
+def plot_pl_norm_relation(
+    details: pd.DataFrame,
+    relation: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+    *,
+    by: str = "series",
+    x: str = "log_norm_sq",
+    y: str = "alpha_weighted",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = "Per matrix: weighted power-law exponent vs log Frobenius norm",
+) -> Axes:
+    """Scatter of ``alpha * log10(lambda_max)`` against ``log10 ||W||_F^2``, one point per matrix.
+
+    Parameters
+    ----------
+    details : DataFrame
+        Per-matrix rows with ``x``, ``y``, ``status`` and the ``by`` column.
+    relation : DataFrame, optional
+        :func:`htsr_utils.paper.regression.pl_norm_relation` of the same rows; its ``"all"`` row
+        is drawn as the OLS line and quoted (slope, R^2, residual std) in the legend.
+    ax : Axes, optional
+        Where to draw.
+    by : str, default "series"
+        Column that picks colors and markers.
+    weights, convention : str, optional
+        For the title.
+    """
+    ax = _axes(ax, (6.4, 4.8))
+    rows = details[details["status"] == "ok"] if "status" in details.columns else details
+    rows = rows.dropna(subset=[x, y])
+    groups = list(dict.fromkeys(rows[by])) if by in rows.columns else [None]
+    for i, group in enumerate(groups):
+        part = rows if group is None else rows[rows[by] == group]
+        style = _group_style(group, i)
+        ax.scatter(part[x], part[y], s=9, color=style["color"], marker=style["marker"], alpha=0.6,
+                   linewidth=0, label=f"{group} ({len(part)})" if group is not None else None)
+    if relation is not None and "all" in set(relation["group"]) and len(rows):
+        fit = relation.set_index("group").loc["all"]
+        if np.isfinite(fit["slope"]):
+            grid = np.linspace(float(rows[x].min()), float(rows[x].max()), 20)
+            ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="black", lw=1.8,
+                    label=(f"OLS, all {int(fit['n'])} matrices: slope {fit['slope']:.2f}, "
+                           f"$R^2$ = {fit['r2']:.2f}, residual std {fit['resid_std']:.2f}"))
+    if rows.empty:
+        ax.text(0.5, 0.5, "no fitted matrix\n(see the table of skipped models)", ha="center",
+                va="center", transform=ax.transAxes, color="gray")
+    ax.axhline(0, color="gray", lw=0.6)
+    ax.set_xlabel(METRIC_LABELS.get(x, x) + " (per matrix)")
+    ax.set_ylabel(METRIC_LABELS.get(y, y) + " (per matrix)")
+    if title:
+        ax.set_title(_title(title, weights, convention), fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small", loc="best", markerscale=1.5)
+    return ax
+
+
+def plot_score_heatmap(
+    table: pd.DataFrame,
+    value: str = "kendall_tau",
+    ax: Axes | None = None,
+    *,
+    by: str = "series",
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Heatmap of one regression score, one row per group and one column per metric.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`htsr_utils.paper.regression.group_regressions` output: ``by``, ``metric``, ``n`` and
+        ``value`` columns.
+    value : str, default "kendall_tau"
+        ``"kendall_tau"`` (diverging colors around 0, from -1 to 1), ``"r2"`` or ``"rmse"``.
+        Every cell is annotated with its value; groups with too few models (NaN) read
+        "n/a: n < 3".
+    ax : Axes, optional
+        Where to draw.
+    by : str, default "series"
+        The group column; row labels also give the number of models ``n``.
+    weights, convention : str, optional
+        For the title.
+    title : str, optional
+        Default: "<score> per <by> and metric".
+
+    Returns
+    -------
+    Axes
+    """
+    import seaborn as sns
+
+    groups = list(dict.fromkeys(table[by]))
+    metrics = list(dict.fromkeys(table["metric"]))
+    grid = table.pivot(index=by, columns="metric", values=value).reindex(index=groups, columns=metrics)
+    sizes = table.groupby(by, sort=False)["n"].max().reindex(groups)
+    ax = _axes(ax, (1.6 + 1.5 * max(1, len(metrics)), 1.2 + 0.42 * max(1, len(groups))))
+    text = np.where(grid.isna(), "", grid.map(lambda v: f"{v:+.2f}" if value == "kendall_tau" else f"{v:.2f}"))
+    limits = {"vmin": -1.0, "vmax": 1.0, "center": 0.0, "cmap": "RdBu_r"} if value == "kendall_tau" else {"cmap": "viridis"}
+    names = {"kendall_tau": "Kendall τ (metric vs top-1); < 0: as HT-SR predicts",
+             "r2": "$R^2$ of the OLS fit of top-1", "rmse": "RMSE of the OLS fit of top-1 (%)"}
+    sns.heatmap(grid.astype(float), ax=ax, annot=text, fmt="", linewidths=0.5, linecolor="white",
+                cbar_kws={"label": names.get(value, value)}, **limits)
+    for i, j in zip(*np.nonzero(grid.isna().to_numpy())):  # seaborn leaves NaN cells blank
+        ax.text(j + 0.5, i + 0.5, "n/a: n < 3", ha="center", va="center", fontsize="small", color="gray")
+    ax.set_xticklabels([METRIC_LABELS.get(m, m).split(" = ")[0] for m in metrics], rotation=0)
+    ax.set_yticklabels([f"{g} (n = {int(n)})" for g, n in zip(groups, sizes)], rotation=0)
+    ax.set_xlabel("metric (per-model average over weight matrices)")
+    ax.set_ylabel(by)
+    base = title or f"{names.get(value, value).split(' (')[0].split(' of')[0]} per {by} and metric"
+    ax.set_title(_title(base, weights, convention), fontsize="medium")
+    return ax
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150,
+                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write a figure as PNG (``dpi``) and PDF atomically, then close it.
+
+    Each file is first written to a temporary file in the target folder and moved into
+    place with ``os.replace``, so a reader never sees a half-written figure and a failure
+    leaves no temporary file behind.  The folder is created if needed.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure.
+    path : path-like
+        Target without or with a suffix (``figures/01_vgg/alpha_hat.png`` and
+        ``figures/01_vgg/alpha_hat`` both give ``alpha_hat.png`` and ``alpha_hat.pdf``).
+    dpi : int, default 150
+        Resolution of the PNG.
+    formats : sequence of str, default ("png", "pdf")
+        File formats to write.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of ``formats``.
+    """
+    path = Path(path)
+    if path.suffix.lower().lstrip(".") in {"png", "pdf", "svg"}:
+        path = path.with_suffix("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for fmt in formats:
+            target = path.with_name(f"{path.name}.{fmt}")
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            atomic_write(target, lambda tmp, fmt=fmt, metadata=metadata:
+                         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata))
+            written.append(target)
+    finally:
+        plt.close(fig)
+    return written
+
+
+def show_figure(path: str | os.PathLike, width: int | None = None):
+    """Display a saved PNG in a notebook (figures are closed once saved)."""
+    from IPython.display import Image
+
+    return Image(filename=str(path), width=width)
+
+
+def _first(summary: pd.DataFrame, column: str) -> str | None:
+    if column in summary.columns and len(summary):
+        return str(summary[column].iloc[0])
+    return None
+
+
+def _group_style(group: object, i: int) -> dict[str, str]:
+    if group is None:
+        return dict(_FALLBACK_STYLE)
+    family = str(group).split(" (")[0]  # "ResNet (pytorchcv)" -> family "ResNet"
+    if family in FAMILY_STYLES:
+        style = family_style(family)
+        if family != str(group) and "pytorchcv" in str(group):
+            style["color"] = _darker(style["color"])  # same marker, darker shade
+        return style
+    palette = plt.get_cmap("tab10").colors
+    return {"color": matplotlib.colors.to_hex(palette[i % len(palette)]), "marker": "o"}
+
+
+def _darker(color: str, factor: float = 0.6) -> str:
+    r, g, b = matplotlib.colors.to_rgb(color)
+    return matplotlib.colors.to_hex((r * factor, g * factor, b * factor))
+
+
+def _short_name(name: str) -> str:
+    return name.removeprefix("pytorchcv_")
+
+
+def _annotate_points(ax: Axes, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], *,
+                     fontsize: float = 7, equal_limits: bool = False) -> None:
+    """Label points, moving a label to another side of its point when it would overlap one
+    already placed (greedy; approximate text boxes in display coordinates)."""
+    ax.autoscale_view()
+    if equal_limits:
+        lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+        hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    dpi_scale = ax.figure.dpi / 72.0
+    char_w, height = 0.6 * fontsize * dpi_scale, 1.2 * fontsize * dpi_scale
+    # (dx, dy) in points and horizontal alignment, tried in order
+    offsets = [(4, 3, "left"), (4, -10, "left"), (-4, 3, "right"), (-4, -10, "right"),
+               (4, 12, "left"), (4, -19, "left")]
+    placed: list[tuple[float, float, float, float]] = []
+    order = np.lexsort((points[:, 0], -points[:, 1]))
+    for i in order:
+        width = char_w * len(labels[i])
+        for dx, dy, ha in offsets:
+            x0 = points[i, 0] + dx * dpi_scale - (width if ha == "right" else 0.0)
+            y0 = points[i, 1] + dy * dpi_scale
+            box = (x0, y0, x0 + width, y0 + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(labels[i], (xs[i], ys[i]), fontsize=fontsize, xytext=(dx, dy),
+                    textcoords="offset points", ha=ha)

@@ -1,0 +1,1 @@
+"""Where the compendium's files live (:mod:`.paths`) and how they are written (:mod:`.fileio`)."""
