@@ -41,9 +41,10 @@ _EXPORTS = {
     "esd": "engine.esd", "esd_many": "engine.esd",
     "PowerLawFit": "engine.powerlaw_fit", "fit_powerlaw": "engine.powerlaw_fit",
     "DETAIL_COLUMNS": "engine.metrics", "SUMMARY_METRICS": "engine.metrics", "analyze": "engine.metrics",
+    "analyze_with_esds": "engine.metrics",
     "fit_eigenvalues": "engine.metrics", "summarize": "engine.metrics",
     "list_models": "models.registry", "load_model": "models.build",
-    "analyze_cached": "paper.cache",
+    "analyze_cached": "paper.cache", "analyze_cached_with_esds": "paper.cache",
     "ManyResult": "paper.many", "analyze_many": "paper.many",
     "explore": "apps.explorer",
 }

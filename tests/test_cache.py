@@ -29,13 +29,13 @@ def reference(tmp_path_factory) -> pd.DataFrame:
 def computations(monkeypatch) -> list[str]:
     """One entry per analysis the cache actually runs (instead of reading) during a test."""
     calls: list[str] = []
-    real = cache.analyze
+    real = cache.analyze_with_esds
 
     def counting(model, *args, **kwargs):
         calls.append(type(model).__name__)
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(cache, "analyze", counting)
+    monkeypatch.setattr(cache, "analyze_with_esds", counting)
     return calls
 
 
@@ -136,15 +136,15 @@ if mode == "sigkill-mid-csv":
         os.kill(os.getpid(), signal.SIGKILL)
     os.fsync = fsync
 else:  # "exit-before-sidecar": new (different) CSV in place, old sidecar left
-    real_replace, real_analyze = os.replace, cache.analyze
+    real_replace, real_analyze = os.replace, cache.analyze_with_esds
     def replace(src, dst):
         real_replace(src, dst)
         os._exit(1)
-    def analyze(*args, **kwargs):  # the cache asks for the ESDs too
+    def analyze(*args, **kwargs):
         details, esds = real_analyze(*args, **kwargs)
         details["alpha"] += 1.0
         return details, esds
-    os.replace, cache.analyze = replace, analyze
+    os.replace, cache.analyze_with_esds = replace, analyze
     cache.code_fingerprint = lambda: "another version of the code"
 cache.analyze_cached(%r, "random", results_dir=folder)
 """ % MODEL

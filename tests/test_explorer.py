@@ -16,7 +16,7 @@ import torch
 from plotly.callbacks import InputDeviceState, Points
 from safetensors.torch import save_file
 
-from htsr_utils import analyze, explore, fit_eigenvalues
+from htsr_utils import analyze, analyze_with_esds, explore, fit_eigenvalues
 from htsr_utils.apps.explorer.figures import mp_counts, power_law_counts, trace
 from htsr_utils.engine.random_matrix import mp_edge
 from htsr_utils.paper.figures import histogram_edges
@@ -45,7 +45,7 @@ def table_rows(explorer) -> list[int]:
 
 
 def test_histogram_holds_every_fitted_eigenvalue(app):
-    details, esds = analyze(app.current.weights, "sdm2020", return_esds=True)  # independent of the app
+    details, esds = analyze_with_esds(app.current.weights, "sdm2020")  # independent of the app
     for row in table_rows(app)[::17]:
         app.table.value = row  # a user choosing a row of the layer table
         bars = trace(app.esd, "esd")
@@ -348,6 +348,6 @@ def test_random_init_overlay_of_a_pretrained_zoo_model(monkeypatch):
     app.table.value = 10
     app.show_random_init.value = True
     overlay = trace(app.esd, "random_init")
-    reference, esds = analyze(load_model("resnet18", "random"), "sdm2020", return_esds=True)
+    reference, esds = analyze_with_esds(load_model("resnet18", "random"), "sdm2020")
     assert overlay.visible and sum(overlay.y) == fit_eigenvalues(esds[10], "sdm2020").size
     assert app.current.random_init_spectrum(10).max() == pytest.approx(reference.at[10, "lambda_max"])

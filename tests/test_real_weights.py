@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from htsr_utils import analyze, fit_eigenvalues
+from htsr_utils import analyze, analyze_with_esds, fit_eigenvalues
 from htsr_utils.engine.parallel import one_thread_per_call
 from htsr_utils.engine.random_matrix import mp_edge
 from htsr_utils.experiments.permutation import (
@@ -122,13 +122,13 @@ def test_minilm_contrast_table(minilm: nn.Module) -> None:
 
 
 def test_minilm_esd_of_a_permuted_matrix_matches_the_table(minilm: nn.Module) -> None:
-    """The notebook's ESD figure: analyze(return_esds=True) + fit_eigenvalues on one permuted matrix."""
+    """The notebook's ESD figure: analyze_with_esds + fit_eigenvalues on one permuted matrix."""
     layer = "encoder.layer.0.attention.self.query"
     key = f"{layer}.weight"
     sub = {key: minilm.get_submodule(layer).weight.detach()}
     table = contrast_table(sub, "sdm2020", seeds=(0,))
     permuted = permuted_state(sub, seed=0)[key]
-    details, esds = analyze({key: permuted}, "sdm2020", return_esds=True)
+    details, esds = analyze_with_esds({key: permuted}, "sdm2020")
     assert details.loc[0, "alpha"] == pytest.approx(table.loc[0, "alpha_permuted"])
     evals = fit_eigenvalues(esds[0], "sdm2020")
     assert evals.size == details.loc[0, "n_fit"] == 383  # smallest eigenvalue dropped

@@ -59,17 +59,20 @@ def test_published_values_list_the_papers_models():
         rd.published_values("ww")
 
 
-def test_top1_for_paper_uses_the_snapshots_the_paper_used():
+def test_the_paper_snapshot_gives_the_accuracies_the_paper_used():
     sdm = rd.published_values("sdm2020")
-    paper = rd.top1_for(sdm["model"], "paper")
+    paper = rd.accuracy_for(sdm["model"], "paper")["top1"]
     assert (paper.to_numpy() == sdm["top1_used"].to_numpy()).all()
-    latest = rd.top1_for(["vgg11", "pytorchcv_resnet10", "googlenet", "minilm-l6"], "latest")
+    latest = rd.accuracy_for(["vgg11", "pytorchcv_resnet10", "googlenet", "minilm-l6"], "latest")["top1"]
     assert latest["vgg11"] == 69.02 and latest["pytorchcv_resnet10"] == 67.57
     assert latest["googlenet"] == 69.778 and math.isnan(latest["minilm-l6"])
-    assert math.isnan(rd.top1_for(["googlenet"])["googlenet"])  # not in the SDM2020 tables
-    assert rd.top1_for(["vgg11"], "torchvision_docs_legacy_error_table")["vgg11"] == 69.02
-    with pytest.raises(ValueError):
-        rd.top1_for(["vgg11"], "nope")
+    assert math.isnan(rd.accuracy_for(["googlenet"])["top1"]["googlenet"])  # not in the SDM2020 tables
+    legacy = rd.reported_accuracy("torchvision_docs_legacy_error_table").set_index("model")
+    assert legacy.at["vgg11", "top1"] == 69.02
+    for bad in (lambda: rd.accuracy_for(["vgg11"], "torchvision_docs_legacy_error_table"),
+                lambda: rd.reported_accuracy("nope")):
+        with pytest.raises(ValueError):
+            bad()
 
 
 def test_accuracy_for_gives_top1_and_top5_of_the_chosen_snapshot():
@@ -77,10 +80,9 @@ def test_accuracy_for_gives_top1_and_top5_of_the_chosen_snapshot():
     assert list(table.columns) == ["top1", "top5"]
     reported = rd.reported_accuracy()
     for model, library in (("vgg11", "torchvision"), ("pytorchcv_resnet10", "pytorchcv")):
-        row = reported[(reported["model"] == model) & (reported["source"] == rd.SNAPSHOTS["paper"][library])]
+        row = reported[(reported["model"] == model) & (reported["source"] == rd.ACCURACY_SOURCES["paper"][library])]
         assert table.loc[model].tolist() == row[["top1", "top5"]].iloc[0].tolist()
     assert table.loc["minilm-l6"].isna().all()
-    pd.testing.assert_series_equal(rd.top1_for(table.index, "paper"), table["top1"])
 
 
 def test_used_in_marks_one_row_per_published_model():
@@ -88,7 +90,7 @@ def test_used_in_marks_one_row_per_published_model():
     for model in rd.published_values("sdm2020")["model"]:
         rows = reported[(reported["model"] == model) & reported["used_in"].str.startswith("SDM2020")]
         assert len(rows) == 1, model
-        assert rows["source"].iloc[0] in rd.SNAPSHOTS["paper"].values()
+        assert rows["source"].iloc[0] in rd.ACCURACY_SOURCES["paper"].values()
 
 
 def test_names_and_families_match_the_zoo():
@@ -103,9 +105,9 @@ def test_names_and_families_match_the_zoo():
 def test_data_readme_describes_every_file():
     readme = (ROOT / "data" / "README.md").read_text()
     for path in (ROOT / "data").iterdir():
-        if path.name not in {"results", "trained_models", "README.md"}:
+        if path.name not in {"results", "trained_models", "sources", "README.md"}:
             assert f"`{path.name}`" in readme, path.name
-    assert "`results/`" in readme
+    assert "`results/`" in readme and "`sources/`" in readme
 
 
 def test_used_in_rows_hold_the_accuracy_each_paper_used():

@@ -16,6 +16,7 @@ from htsr_utils.paper.regression import (
     ols_fit,
     pl_norm_relation,
     trend_table,
+    verdict,
 )
 
 
@@ -133,3 +134,11 @@ def test_trend_table_signs_and_published():
     assert trend.loc["C", "trend"] == "n/a"
     tied = trend_table(summary.assign(alpha_hat=1.0)).set_index("series")
     assert tied.loc["A", "trend"] == "tied"
+
+
+@pytest.mark.parametrize(("tau", "p", "expected"), [
+    (-0.5, 0.01, "confirmed"), (0.5, 0.01, "contradicted"), (-0.5, 0.05, "inconclusive"),
+    (np.nan, np.nan, "inconclusive"), (0.9, 0.2, "inconclusive"),
+])
+def test_verdict_rule(tau, p, expected) -> None:
+    assert verdict(tau, p) == expected

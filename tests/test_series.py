@@ -97,14 +97,6 @@ def test_series_summary_against_scipy_and_numpy() -> None:
     assert (reversed_["verdict"] == "contradicted").all()
 
 
-@pytest.mark.parametrize(("tau", "p", "expected"), [
-    (-0.5, 0.01, "confirmed"), (0.5, 0.01, "contradicted"), (-0.5, 0.05, "inconclusive"),
-    (np.nan, np.nan, "inconclusive"), (0.9, 0.2, "inconclusive"),
-])
-def test_verdict_rule(tau, p, expected) -> None:
-    assert ser.verdict(tau, p) == expected
-
-
 def test_quick_configs_and_one_recipe() -> None:
     for s in ser.SERIES.values():
         full = ser.series_configs(s, seeds=(0, 1, 2))

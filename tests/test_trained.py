@@ -11,6 +11,7 @@ import torch
 
 from htsr_utils.engine.layers import weight_matrices
 from htsr_utils.engine.random_matrix import permute_entries
+from htsr_utils.experiments import architectures, datasets
 from htsr_utils.experiments import training as trained
 from htsr_utils.experiments.datasets import load_dataset
 from htsr_utils.experiments.trained_family import family_table
@@ -47,20 +48,20 @@ def test_mnist_is_scaled_shuffled_stratified() -> None:
 
 def test_split_is_deterministic() -> None:
     first = load_dataset("mnist", seed=0)
-    trained._load_mnist.cache_clear()
+    datasets._load_mnist.cache_clear()
     again = load_dataset("mnist", seed=0)
     assert torch.equal(first.X_train, again.X_train)
     assert torch.equal(first.y_test, again.y_test)
     labels = np.repeat(np.arange(10), 50)
-    train0, test0 = trained._stratified_split(labels, seed=0)
-    train1, _ = trained._stratified_split(labels, seed=1)
-    assert np.array_equal(train0, trained._stratified_split(labels, seed=0)[0])
+    train0, test0 = datasets._stratified_split(labels, seed=0)
+    train1, _ = datasets._stratified_split(labels, seed=1)
+    assert np.array_equal(train0, datasets._stratified_split(labels, seed=0)[0])
     assert not np.array_equal(train0, train1)
     assert sorted(np.concatenate([train0, test0]).tolist()) == list(range(500))
 
 
 def test_mnist1d_keeps_global_rng() -> None:
-    trained._load_mnist1d.cache_clear()
+    datasets._load_mnist1d.cache_clear()
     np.random.seed(123)
     expected = np.random.rand()
     np.random.seed(123)
@@ -164,7 +165,7 @@ TINY_CNN = TrainConfig(dataset="mnist1d", arch="cnn1d", depth=2, width=16, batch
 
 
 def test_mlp_cache_keys_unchanged_by_new_fields() -> None:
-    # Keys computed with htsr_utils/trained.py before arch, depth and momentum existed (b7ae437).
+    # Keys of configurations made before arch, depth and momentum existed: they must not change.
     assert TINY.cache_key() == "f612ace3546fe9b0"
     assert trained.default_config("mnist1d").cache_key() == "d0ab77b9a6a7b87e"
     assert TINY.cache_key() != dataclasses.replace(TINY, momentum=0.9).cache_key()
@@ -179,11 +180,11 @@ def test_new_config_fields_are_validated() -> None:
     with pytest.raises(ValueError, match="depth >= 1"):
         TrainConfig(arch="cnn1d", depth=0)
     with pytest.raises(ValueError, match="784"):
-        trained.build_vgg2d(40, depth=2, width=64)
+        architectures.build_vgg2d(40, depth=2, width=64)
 
 
 def test_mnist1d_large_split_and_global_rng() -> None:
-    trained._load_mnist1d_large.cache_clear()
+    datasets._load_mnist1d_large.cache_clear()
     np.random.seed(7)
     expected = np.random.rand()
     np.random.seed(7)

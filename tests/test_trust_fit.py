@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import brentq
 from torch import nn
 
-from htsr_utils import analyze, fit_eigenvalues, fit_powerlaw
+from htsr_utils import analyze_with_esds, fit_eigenvalues, fit_powerlaw
 
 
 def _truncated_score(beta: float, tail: np.ndarray, xmin: float, xmax: float) -> float:
@@ -33,7 +33,7 @@ def test_constant_rank_one_matrix_is_not_fitted_on_round_off():
     layer = nn.Linear(100, 100)
     nn.init.constant_(layer.weight, 0.37)
     for convention, scale in (("sdm2020", 1.0), ("natcomm2021", 0.5)):  # Linear: W sqrt(1/2)
-        details, esds = analyze(nn.Sequential(layer), convention, return_esds=True)
+        details, esds = analyze_with_esds(nn.Sequential(layer), convention)
         assert details.loc[0, "status"] == "rank_deficient"
         assert np.isnan(details.loc[0, "alpha"])
         assert details.loc[0, "n_fit"] == fit_eigenvalues(esds[0], convention).size == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engine.conventions import CONVENTIONS
+from ..models.registry import SNAPSHOTS, WEIGHTS_KEYWORDS
 from ..storage import paths
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(seed 0), or a checkpoint file (.pth/.pt/.safetensors)")
     analyze.add_argument("--convention", default="sdm2020", choices=list(CONVENTIONS),
                          help="analysis convention, see below (default: sdm2020)")
-    analyze.add_argument("--snapshot", default="latest", choices=["latest", "paper"],
+    analyze.add_argument("--snapshot", default="latest", choices=list(SNAPSHOTS),
                          help="zoo architectures, pretrained files and reported accuracies: "
                               "today's (default) or those SDM 2020 used")
     analyze.add_argument("--out", default="htsr-results", type=Path, metavar="DIR",
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "failed (with the error), time, models computed / skipped.")
     reproduce.add_argument("--only", type=_numbers, metavar="NN[,NN...]",
                            help="run only these notebooks, by number or name, e.g. 01,02 or 01_vgg")
-    reproduce.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
+    reproduce.add_argument("--weights", default="pretrained", choices=list(WEIGHTS_KEYWORDS),
                            help="weights the notebooks analyze (default: pretrained)")
     reproduce.add_argument("--quick", action="store_true",
                            help="small, fast settings (a few models) instead of the paper's")
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="For every zoo model: the weight file's URL, where to put it, its size and "
         "checksum, and whether it is present and verified here.  --script prints a shell "
         "script that downloads them on a machine with network.")
-    weights.add_argument("--snapshot", default="latest", choices=["latest", "paper", "all"],
+    weights.add_argument("--snapshot", default="latest", choices=[*SNAPSHOTS, "all"],
                          help="today's files (default), the files SDM 2020 analyzed, or both")
     weights.add_argument("--script", action="store_true",
                          help="print a download script instead of the table")
@@ -251,7 +252,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from ..engine.parallel import process_pool
     from ..paper.cache import check_results_dir
     from ..paper.many import analyze_many
-    from ..storage.fileio import atomic_write
+    from ..storage.fileio import write_csv
 
     check_results_dir()
     pool = process_pool(args.jobs) if args.jobs > 1 else None
@@ -269,7 +270,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if result.summary.empty:
         return 1
     for name, details in result.details.groupby("model", sort=False):
-        atomic_write(args.out / f"{name}.csv", details.to_csv(index=False))
+        write_csv(details, args.out / f"{name}.csv")
         if args.plot:
             _plot_esd(name, args.weights, args.convention, args.snapshot, args.out / f"{name}_esd.png")
     summary = result.summary
@@ -277,7 +278,7 @@ def _analyze(args: argparse.Namespace) -> int:
         from ..paper.reference_data import join_reference
 
         summary = join_reference(summary, convention=args.convention, snapshot=args.snapshot)
-    atomic_write(args.out / "summary.csv", summary.to_csv())
+    write_csv(summary, args.out / "summary.csv", index=True)
     print(_summary_text(summary))
     print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}; "
           f"snapshot: {args.snapshot}")
@@ -333,10 +334,10 @@ def _plot_esd(name: str, weights: str, convention: str, snapshot: str, path: Pat
     import numpy as np
 
     matplotlib.use("Agg")
-    from ..paper.cache import analyze_cached
+    from ..paper.cache import analyze_cached_with_esds
     from ..paper.figures import plot_esd, save_figure
 
-    details, esds = analyze_cached(name, weights, convention, snapshot=snapshot, return_esds=True)
+    details, esds = analyze_cached_with_esds(name, weights, convention, snapshot=snapshot)
     ax = plot_esd(np.concatenate(esds), title=f"{name}: pooled ESD", weights=weights,
                   color="#aaaaaa", label=f"all {len(esds)} ESDs")
     fitted = np.flatnonzero(details["status"].to_numpy() == "ok")

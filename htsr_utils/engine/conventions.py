@@ -128,7 +128,7 @@ class Convention:
     conv_mode: Literal["slices", "pooled"] = "slices"
     min_dim: int = 50
     small_in_spectral_norm: bool = False
-    conv_scale: Literal["none", "sqrt_slices_over_2"] = "none"
+    conv_scale: Literal["none", "sqrt_slices_over_2", "sqrt_half_conv2d"] = "none"
     linear_scale: Literal["none", "sqrt_half"] = "none"
     divide_by_n: bool = False
     drop_smallest: bool = True

@@ -44,8 +44,7 @@ def analyze(
     device: str = "cpu",
     *,
     progress: bool = False,
-    return_esds: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
+) -> pd.DataFrame:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
     Parameters
@@ -59,14 +58,10 @@ def analyze(
     progress : bool
         Show a progress bar (stderr) of the eigenvalue work, counted in multiply-adds so
         that it moves in proportion to the time spent.
-    return_esds : bool
-        Also return each row's ESD (sorted eigenvalues, convention scale applied, smallest
-        dropped where the convention drops it; pooled over the slices of a pooled layer).
-        :func:`fit_eigenvalues` gives the part of it the fit saw.
 
     Returns
     -------
-    DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
+    DataFrame
         Columns :data:`DETAIL_COLUMNS`.  ``num_evals``: eigenvalues in the ESD (after
         ``drop_smallest``; pooled over the slices of a pooled layer); ``n_fit``: those the
         fit uses (:func:`fit_eigenvalues`: above the convention's ``eval_floor`` and the
@@ -89,6 +84,30 @@ def analyze(
     NonFiniteWeightsError
         If a layer has NaN or Inf weights.
     """
+    return analyze_with_esds(model, convention, device, progress=progress)[0]
+
+
+def analyze_with_esds(
+    model: ModelLike,
+    convention: str | Convention = "sdm2020",
+    device: str = "cpu",
+    *,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """:func:`analyze`, and the ESD of every row.
+
+    Parameters
+    ----------
+    model, convention, device, progress
+        As for :func:`analyze`.
+
+    Returns
+    -------
+    (DataFrame, list of ndarray)
+        The table of :func:`analyze` and, per row, its ESD: sorted eigenvalues, convention
+        scale applied, smallest dropped where the convention drops it, pooled over the slices
+        of a pooled layer.  :func:`fit_eigenvalues` gives the part of it the fit saw.
+    """
     conv = get_convention(convention)
     rows: list[dict] = []
     esds: list[np.ndarray] = []
@@ -103,8 +122,7 @@ def analyze(
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv):
                     rows.append(row)
-                    if return_esds:
-                        esds.append(spectrum)
+                    esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
         reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
         raise NoAnalyzableLayersError(
@@ -114,7 +132,7 @@ def analyze(
     details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     details.attrs["convention"] = conv.name
     details.attrs["skipped"] = [vars(s) for s in skipped]
-    return (details, esds) if return_esds else details
+    return details, esds
 
 
 def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -> np.ndarray:
@@ -129,7 +147,7 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     Parameters
     ----------
     esd : ndarray
-        One ESD as :func:`analyze` returns it with ``return_esds=True``.
+        One ESD as :func:`analyze_with_esds` returns it.
     convention : str or Convention
 
     Returns

@@ -14,11 +14,11 @@ average is therefore also computed over the *shared* layers only (:func:`shared_
 layers every member of the series has, by name; for a depth series ``conv1``, ``conv2``,
 ``fc`` and ``out``), in columns prefixed ``shared_``.
 
-Rule fixed before any result (:func:`verdict`)
-----------------------------------------------
+Rule fixed before any result (:func:`htsr_utils.paper.regression.verdict`)
+------------------------------------------------------------------------
 Per series, convention and metric, over the members that trained (all seeds pooled): the
 prediction is *confirmed* when Kendall's tau between the metric and test accuracy is negative
-with p < :data:`SIGNIFICANCE`, *contradicted* when it is positive with p < :data:`SIGNIFICANCE`,
+with p < 0.05 (``regression.SIGNIFICANCE``), *contradicted* when it is positive with p < 0.05,
 and *inconclusive* otherwise.  A member *failed to train* when its weights are not finite or
 its train accuracy is below :data:`MIN_TRAIN_ACC`; it stays in the tables and figures,
 flagged, and is left out of the statistics (counted in ``n_failed``).
@@ -39,8 +39,7 @@ import torch
 from ..engine.layers import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
 from ..engine.metrics import SUMMARY_METRICS, analyze, summarize
 from ..engine.parallel import one_thread_per_call
-from ..paper.regression import kendall, ols_fit
-from ..storage.fileio import atomic_write
+from ..paper.regression import MIN_GROUP_SIZE, kendall_tau, ols_fit, verdict
 from .datasets import load_dataset
 from .training import (
     DEFAULT_CACHE_DIR,
@@ -56,7 +55,6 @@ __all__ = [
     "MIN_TRAIN_ACC",
     "RECIPE",
     "SERIES",
-    "SIGNIFICANCE",
     "Series",
     "matrix_inventory",
     "member_name",
@@ -66,16 +64,12 @@ __all__ = [
     "series_table",
     "shared_layers",
     "train_series",
-    "verdict",
-    "write_csv",
 ]
 
 #: Per-model averages the theory predicts to fall as test accuracy rises.
 AVERAGED_METRICS: tuple[str, ...] = (
     "alpha_hat", "alpha_hat_star", "alpha_mean", "log_norm", "log_spectral_norm", "log_alpha_norm",
 )
-#: Kendall p-value below which a correlation counts (fixed before any result).
-SIGNIFICANCE = 0.05
 #: A member whose train accuracy is below this failed to train (chance is 0.1).
 MIN_TRAIN_ACC = 0.5
 
@@ -283,13 +277,6 @@ def series_table(
     return table
 
 
-def verdict(tau: float, p: float) -> str:
-    """The rule of the module docstring: confirmed, contradicted or inconclusive."""
-    if not (np.isfinite(tau) and np.isfinite(p)) or p >= SIGNIFICANCE:
-        return "inconclusive"
-    return "confirmed" if tau < 0 else "contradicted"
-
-
 def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRICS) -> pd.DataFrame:
     """Notebook 08's scores per series, convention and metric, over all and shared matrices.
 
@@ -315,8 +302,9 @@ def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRIC
         for metric in metrics:
             for matrices, column in (("all", metric), ("shared", f"shared_{metric}")):
                 fit = ols_fit(good[column], 100 * good["test_acc"])
-                tau, p = kendall(good[column], good["test_acc"], min_n=3)
-                per_seed = [kendall(s[column], s["test_acc"], min_n=3)[0] for _, s in good.groupby("seed")]
+                tau, p = kendall_tau(good[column], good["test_acc"], min_n=MIN_GROUP_SIZE)
+                per_seed = [kendall_tau(s[column], s["test_acc"], min_n=MIN_GROUP_SIZE)[0]
+                            for _, s in good.groupby("seed")]
                 per_seed = [t for t in per_seed if np.isfinite(t)]
                 rows.append({"series": name, "convention": convention, "metric": metric,
                              "matrices": matrices, "n": fit["n"], "n_failed": int(group["failed"].sum()),
@@ -377,8 +365,3 @@ def plot_series(
             ax.set_title(f"{name} (labels: {knob})", fontsize=9)
             ax.legend(fontsize=7)
     return fig
-
-
-def write_csv(table: pd.DataFrame, path: Path) -> Path:
-    """Write ``table`` (without its index) to ``path`` atomically."""
-    return atomic_write(path, table.to_csv(index=False))

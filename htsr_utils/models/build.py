@@ -18,9 +18,9 @@ import torchvision
 from ..engine.checkpoint import WeightFileError, load_state_dict
 from .files import CheckpointError, file_digest, minilm_dir, pretrained_file
 from .paper_era import architectures, paper_architecture_change
-from .registry import check_snapshot, get_spec
+from .registry import WEIGHTS_KEYWORDS, check_snapshot, get_spec
 
-__all__ = ["load_model", "model_weights_sha256"]
+__all__ = ["check_weights", "load_model", "model_weights_sha256"]
 
 # Constructor arguments that give the architecture torchvision returns with pretrained
 # weights (googlenet drops its untrained auxiliary heads; both rescale the input).
@@ -94,7 +94,17 @@ def _build(name: str, seed: int, snapshot: str = "latest") -> torch.nn.Module:
         return BertModel(BertConfig.from_json_file(minilm_dir() / "config.json"))
 
 
-def _checkpoint_path(weights: str | os.PathLike) -> Path:
+def check_weights(weights: str | os.PathLike) -> str | Path:
+    """``weights`` as :func:`load_model` takes it: a keyword of :data:`WEIGHTS_KEYWORDS`, or the
+    path of an existing checkpoint file.
+
+    Raises
+    ------
+    FileNotFoundError
+        One line naming ``weights``, which is neither a keyword nor a file.
+    """
+    if isinstance(weights, str) and weights in WEIGHTS_KEYWORDS:
+        return weights
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(
@@ -150,7 +160,7 @@ def load_model(name: str, weights: str | os.PathLike = "pretrained", *,
     if weights == "random":
         return _build(name, seed, snapshot).eval()
     if weights != "pretrained":
-        path = _checkpoint_path(weights)
+        path = check_weights(weights)
         model = _build(name, seed, snapshot)
         _load_into(model, _read_state_dict(path), path, name)
         return model.eval()
@@ -208,5 +218,5 @@ def model_weights_sha256(name: str, weights: str | os.PathLike = "pretrained", *
     if weights == "pretrained":
         path = pretrained_file(name, snapshot)
     else:
-        path = _checkpoint_path(weights)
+        path = check_weights(weights)
     return file_digest(path, "sha256")

@@ -18,13 +18,16 @@ import difflib
 import functools
 from typing import NamedTuple
 
-__all__ = ["PYTORCHCV_PREFIX", "SNAPSHOTS", "ModelSpec", "UnknownModelError", "check_snapshot",
+__all__ = ["PYTORCHCV_PREFIX", "SNAPSHOTS", "WEIGHTS_KEYWORDS", "ModelSpec", "UnknownModelError", "check_snapshot",
            "get_spec", "list_models"]
 
 PYTORCHCV_PREFIX = "pytorchcv_"
 
 #: The weight snapshots: today's files, and the files SDM 2020 analyzed.
 SNAPSHOTS = ("latest", "paper")
+
+#: The weights of a zoo model that are not a file: its published or its random weights.
+WEIGHTS_KEYWORDS = ("pretrained", "random")
 
 # family -> native names; families match data/reported_accuracy.csv.
 _TORCHVISION = {

@@ -6,7 +6,8 @@ One entry per model, weights and convention, in ``results_dir``:
     The per-matrix table of :func:`htsr_utils.analyze` with a leading ``model`` column.
 ``<model>__<weights tag>__<convention>.npz``
     The ESD of every row (``arr_0``, ``arr_1``, ... in row order), as
-    ``analyze(..., return_esds=True)`` returns them, so that plots need no recomputation.
+    :func:`htsr_utils.engine.metrics.analyze_with_esds` returns them, so that plots need no
+    recomputation.
 ``<model>__<weights tag>__<convention>.json``
     Its sidecar: htsr version, convention, SHA-256 of the weights, SHA-256 of the engine
     source code, SHA-256 of the CSV and of the ``.npz`` bytes, torch version, creation time,
@@ -40,7 +41,7 @@ import pandas as pd
 import torch
 
 from ..engine.conventions import get_convention
-from ..engine.metrics import analyze
+from ..engine.metrics import analyze_with_esds
 from ..models.build import load_model, model_weights_sha256
 from ..models.paper_era import paper_architecture_change
 from ..models.registry import get_spec
@@ -49,7 +50,7 @@ from ..storage.fileio import atomic_write, unwritable_folder_problem
 from ..storage.paths import RESULTS_DIR_VARIABLE
 from ..version import __version__
 
-__all__ = ["ENGINE_DIR", "analyze_cached", "check_results_dir", "code_fingerprint",
+__all__ = ["ENGINE_DIR", "analyze_cached", "analyze_cached_with_esds", "check_results_dir", "code_fingerprint",
            "default_results_dir"]
 
 
@@ -114,8 +115,7 @@ def analyze_cached(
     progress: bool = False,
     seed: int = 0,
     snapshot: str = "latest",
-    return_esds: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, list[np.ndarray]]:
+) -> pd.DataFrame:
     """Per-matrix metrics of a zoo model, read from the cache or computed and stored.
 
     Parameters
@@ -139,16 +139,12 @@ def analyze_cached(
         Seed of the random initialisation (``weights="random"`` only).
     snapshot : {"latest", "paper"}, default "latest"
         As in :func:`htsr_utils.models.build.load_model`; part of the entry's name and key.
-    return_esds : bool, default False
-        Also return the ESD of each row (read from the entry's ``.npz``; an entry without a
-        valid one is recomputed).
 
     Returns
     -------
-    pandas.DataFrame, or (DataFrame, list of ndarray) with ``return_esds``
+    pandas.DataFrame
         ``model`` followed by :data:`htsr_utils.DETAIL_COLUMNS`, with the same dtypes and
-        ``attrs`` (``convention``, ``skipped``, ``model``) whether computed or read; the
-        ESDs as :func:`htsr_utils.analyze` returns them with ``return_esds=True``.
+        ``attrs`` (``convention``, ``skipped``, ``model``) whether computed or read.
 
     Raises
     ------
@@ -157,6 +153,32 @@ def analyze_cached(
     ValueError
         Unknown convention; NaN/Inf weights (``NonFiniteWeightsError``).
     """
+    return _cached(name, weights, convention, results_dir=results_dir, device=device,
+                   progress=progress, seed=seed, snapshot=snapshot, with_esds=False)[0]
+
+
+def analyze_cached_with_esds(name: str, weights: str = "pretrained", convention: str = "sdm2020",
+                             **options) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """:func:`analyze_cached`, and the ESD of every row (read from the entry's ``.npz``).
+
+    Parameters
+    ----------
+    name, weights, convention, **options
+        As for :func:`analyze_cached`.
+
+    Returns
+    -------
+    (DataFrame, list of ndarray)
+        The table and, per row, its ESD as :func:`htsr_utils.engine.metrics.analyze_with_esds`
+        returns it.  An entry without a valid ``.npz`` is recomputed.
+    """
+    return _cached(name, weights, convention, with_esds=True, **options)
+
+
+def _cached(name: str, weights: str, convention: str, *, results_dir: Path | None = None,
+            device: str = "cpu", progress: bool = False, seed: int = 0, snapshot: str = "latest",
+            with_esds: bool) -> tuple[pd.DataFrame, list[np.ndarray] | None]:
+    """The entry of one model: read when it matches, else computed and written."""
     conv = get_convention(convention).name
     snapshot = _effective_snapshot(name, weights, snapshot)
     sha256 = model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
@@ -166,16 +188,16 @@ def analyze_cached(
     files = {suffix: folder / f"{stem}.{suffix}" for suffix in ("csv", "npz", "json")}
     key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
            "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
-    cached = _read_entry(files, key, return_esds)
+    cached = _read_entry(files, key, with_esds)
     if cached is not None:
-        return cached if return_esds else cached[0]
-    details, esds = analyze(load_model(name, weights, snapshot=snapshot, seed=seed), conv, device,
-                            progress=progress, return_esds=True)
+        return cached
+    details, esds = analyze_with_esds(load_model(name, weights, snapshot=snapshot, seed=seed), conv,
+                                      device, progress=progress)
     details.insert(0, "model", name)
     details.attrs["model"] = name
     folder.mkdir(parents=True, exist_ok=True)
     _write_entry(details, esds, files, key | {"model": name, "weights": str(weights), "device": device})
-    return (details, esds) if return_esds else details
+    return details, esds
 
 
 def _effective_snapshot(name: str, weights: str | os.PathLike, snapshot: str) -> str:

@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 
 from ..engine.conventions import get_convention
 from ..engine.metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
+from ..models.build import check_weights
 from ..models.files import WeightsUnavailableError
-from ..models.registry import SNAPSHOTS, get_spec
+from ..models.registry import check_snapshot, get_spec
 from .cache import analyze_cached, check_results_dir
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many"]
@@ -114,11 +115,8 @@ def analyze_many(
     conv = get_convention(convention).name
     for name in names:
         get_spec(name)
-    if snapshot not in SNAPSHOTS:
-        raise ValueError(f"unknown snapshot {snapshot!r}; use one of {list(SNAPSHOTS)}")
-    if weights not in ("pretrained", "random") and not Path(weights).is_file():
-        raise FileNotFoundError(
-            f"weights must be 'pretrained', 'random' or a checkpoint file; no such file: {weights}")
+    check_snapshot(snapshot)
+    check_weights(weights)
     folder = check_results_dir(Path(results_dir) if results_dir is not None else None)
     single = len(names) == 1 and executor is None
     task = functools.partial(analyze_cached, weights=weights, convention=conv,

@@ -15,15 +15,17 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..models.registry import check_snapshot, get_spec, list_models
 from ..storage import paths
 
-__all__ = ["SNAPSHOTS", "accuracy_for", "join_reference", "published_values",
-           "reported_accuracy", "top1_for"]
+__all__ = ["ACCURACY_SOURCES", "accuracy_for", "join_reference", "published_values",
+           "reported_accuracy"]
 
 
 
-# Which accuracy snapshot each named choice takes, per library.
-SNAPSHOTS = {
+#: The accuracy source of each weights snapshot (:data:`htsr_utils.models.registry.SNAPSHOTS`),
+#: per library.
+ACCURACY_SOURCES = {
     # the snapshots the SDM 2020 tables used (checked: every published Top1 equals them)
     "paper": {"torchvision": "cadene_pretrainedmodels_table_2018",
               "pytorchcv": "pytorchcv_readme_2019-01"},
@@ -92,53 +94,37 @@ def published_values(convention: str | None = None) -> pd.DataFrame:
     return table[table["convention"] == convention].reset_index(drop=True)
 
 
-def accuracy_for(models: Iterable[str], source: str = "paper") -> pd.DataFrame:
-    """Reported top-1 and top-5 accuracy of each model from one choice of snapshot.
+def accuracy_for(models: Iterable[str], snapshot: str = "paper") -> pd.DataFrame:
+    """Reported top-1 and top-5 accuracy of each model, from the sources of a weights snapshot.
 
     Parameters
     ----------
     models : iterable of str
         Model names as in ``htsr_utils.models.registry.list_models()``.
-    source : str, default "paper"
-        ``"paper"``: the snapshot the SDM 2020 tables used (Cadene's 2018 table for
-        torchvision, the pytorchcv README of January 2019 for pytorchcv);
-        ``"latest"``: the accuracies of the weights downloaded today (torchvision's
-        current ``IMAGENET1K_V1`` metadata, the last pytorchcv README table, 2021-12);
-        or any snapshot id of :func:`reported_accuracy`.
+    snapshot : {"paper", "latest"}, default "paper"
+        ``"paper"``: the sources the SDM 2020 tables used (Cadene's 2018 table for
+        torchvision, the pytorchcv README of January 2019 for pytorchcv); ``"latest"``: the
+        accuracies of the weights downloaded today (torchvision's current ``IMAGENET1K_V1``
+        metadata, the last pytorchcv README table, 2021-12); :data:`ACCURACY_SOURCES`.
+        One source alone: :func:`reported_accuracy`.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``top1`` and ``top5`` (percent), indexed by model in the order given; NaN
-        where the snapshot has no value for the model (e.g. a model the paper did not use).
+        where the snapshot's sources have no value for the model (e.g. a model the paper did
+        not use).
 
     Raises
     ------
     ValueError
-        If ``source`` is neither ``"paper"``, ``"latest"`` nor a snapshot id.
+        If ``snapshot`` is not a snapshot.
     """
     models = list(models)
     table = reported_accuracy()
-    if source in SNAPSHOTS:
-        wanted = table["library"].map(SNAPSHOTS[source])
-        table = table[table["source"] == wanted]
-    elif source in set(table["source"]):
-        table = table[table["source"] == source]
-    else:
-        raise ValueError(f"unknown source {source!r}; use 'paper', 'latest' or one of "
-                         f"{sorted(set(table['source']))}")
+    wanted = table["library"].map(ACCURACY_SOURCES[check_snapshot(snapshot)])
+    table = table[table["source"] == wanted]
     return table.set_index("model")[["top1", "top5"]].reindex(models)
-
-
-def top1_for(models: Iterable[str], source: str = "paper") -> pd.Series:
-    """Reported top-1 accuracy (percent) of each model; see :func:`accuracy_for`.
-
-    Returns
-    -------
-    pandas.Series
-        Named ``"top1"``, indexed by model; NaN where the snapshot has no value.
-    """
-    return accuracy_for(models, source)["top1"]
 
 
 def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "paper") -> pd.DataFrame:
@@ -153,10 +139,10 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
         The convention the summary was computed under; the published values are those the
         authors computed under it (``sdm2020``: SDM 2020, ``natcomm2021``: Nat. Commun.
         2021).  For any other convention the ``*_published`` columns are NaN.
-    snapshot : str, default "paper"
-        Which reported accuracies fill ``top1`` / ``top5``: ``"paper"`` (the snapshot
-        SDM 2020 used), ``"latest"`` (the accuracies of the weight files downloaded today)
-        or a snapshot id of :func:`reported_accuracy`.  They are the accuracies of the
+    snapshot : {"paper", "latest"}, default "paper"
+        Which reported accuracies fill ``top1`` / ``top5`` (:func:`accuracy_for`): ``"paper"``
+        (the sources SDM 2020 used), ``"latest"`` (the accuracies of the weight files
+        downloaded today).  They are the accuracies of the
         *pretrained* models, filled whatever weights were analyzed (with random weights a
         regression on them is the untrained baseline).
 
@@ -166,7 +152,7 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
         A copy of ``summary`` with ``library``, ``series`` (the family, plus the library in
         parentheses where the zoo has the family in both libraries, e.g.
         ``"ResNet (pytorchcv)"``), ``top1`` and ``top5`` (replaced), ``accuracy_source``
-        (the snapshot id each accuracy came from; empty where none), and from
+        (the source id each accuracy came from; empty where none), and from
         :func:`published_values`: ``alpha_hat_published``, ``log_norm_published``,
         ``top1_published`` (the accuracy the paper regressed against) and
         ``n_matrices_published`` (the matrix count the authors printed, ``Int64``).
@@ -176,8 +162,6 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
     ValueError
         If ``snapshot`` is unknown (before any work).
     """
-    from ..models.registry import get_spec, list_models
-
     accuracy = accuracy_for(summary.index.astype(str), snapshot)
     out = summary.copy()
     specs = [get_spec(str(m)) for m in out.index]
@@ -187,7 +171,7 @@ def join_reference(summary: pd.DataFrame, *, convention: str, snapshot: str = "p
     out["series"] = [f"{s.family} ({s.library})" if s.family in both else s.family for s in specs]
     out["top1"] = accuracy["top1"].to_numpy(float)
     out["top5"] = accuracy["top5"].to_numpy(float)
-    source = [SNAPSHOTS[snapshot].get(s.library, "") if snapshot in SNAPSHOTS else snapshot for s in specs]
+    source = [ACCURACY_SOURCES[snapshot].get(s.library, "") for s in specs]
     out["accuracy_source"] = [src if pd.notna(top1) else "" for src, top1 in zip(source, out["top1"])]
     published = published_values()
     published = published[published["convention"] == convention].drop_duplicates("model").set_index("model")

@@ -22,11 +22,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["FIT_COLUMNS", "TREND_COLUMNS", "group_regressions", "kendall", "ols_fit", "pl_norm_relation",
-           "rank_correlations", "trend_table"]
+__all__ = ["FIT_COLUMNS", "MIN_GROUP_SIZE", "SIGNIFICANCE", "TREND_COLUMNS", "group_regressions", "kendall_tau",
+           "ols_fit", "pl_norm_relation", "rank_correlations", "trend_table", "verdict"]
 
 #: Columns of :func:`group_regressions` after the group column.
 FIT_COLUMNS = ["metric", "n", "rmse", "r2", "kendall_tau", "slope", "intercept"]
+
+#: Fewest models a group needs for an OLS score or a rank-correlation verdict: with two, an
+#: in-sample fit is exact and a rank correlation is +-1, whatever the metric.
+MIN_GROUP_SIZE = 3
+
+#: Two-sided p-value below which a rank correlation counts (fixed before any result).
+SIGNIFICANCE = 0.05
 
 #: Columns of :func:`trend_table` after the group column.
 TREND_COLUMNS = ["n", "kendall_tau", "trend", "n_published", "kendall_tau_published", "trend_published"]
@@ -76,11 +83,11 @@ def ols_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
     out |= {"slope": slope, "intercept": intercept, "rmse": float(np.sqrt(ss_res / n))}
     if syy > 0.0:
         out["r2"] = 1.0 - ss_res / syy
-        out["kendall_tau"] = kendall(x, y)[0]
+        out["kendall_tau"] = kendall_tau(x, y)[0]
     return out
 
 
-def kendall(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
+def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
             min_n: int = 2) -> tuple[float, float]:
     """Kendall's tau-b between ``x`` and ``y`` and its two-sided p-value.
 
@@ -116,7 +123,7 @@ def group_regressions(
     by: str = "series",
     *,
     y: str = "top1",
-    min_n: int = 3,
+    min_n: int = MIN_GROUP_SIZE,
 ) -> pd.DataFrame:
     """:func:`ols_fit` of ``y`` on each metric, separately for each group of models.
 
@@ -130,7 +137,7 @@ def group_regressions(
         Column that defines the groups; it is the first output column.
     y : str, default "top1"
         The response column.
-    min_n : int, default 3
+    min_n : int, default :data:`MIN_GROUP_SIZE`
         Groups with fewer usable models get NaN scores (``n`` still says how many there
         were): with two models an in-sample fit is exact and says nothing.
 
@@ -193,6 +200,26 @@ def trend_table(summary: pd.DataFrame, metric: str = "alpha_hat", by: str = "ser
                      "n_published": pub["n"], "kendall_tau_published": pub["kendall_tau"],
                      "trend_published": _trend(pub["n"], pub["kendall_tau"])})
     return pd.DataFrame(rows, columns=[by, *TREND_COLUMNS])
+
+
+def verdict(tau: float, p: float) -> str:
+    """The verdict of a rank correlation on the HT-SR prediction "smaller metric, higher accuracy".
+
+    Parameters
+    ----------
+    tau, p : float
+        Kendall's tau between the metric and accuracy, and its two-sided p-value.
+
+    Returns
+    -------
+    str
+        ``"confirmed"`` (``p <`` :data:`SIGNIFICANCE` and ``tau < 0``), ``"contradicted"``
+        (``p <`` :data:`SIGNIFICANCE` and ``tau > 0``) or ``"inconclusive"`` (otherwise, NaN
+        included).
+    """
+    if not (np.isfinite(tau) and np.isfinite(p)) or p >= SIGNIFICANCE:
+        return "inconclusive"
+    return "confirmed" if tau < 0 else "contradicted"
 
 
 def _trend(n: int, tau: float) -> str:
@@ -269,7 +296,7 @@ def rank_correlations(
     for metric in metrics:
         pair = table[[metric, target]].dropna()
         spearman = stats.spearmanr(pair[metric], pair[target])
-        tau, tau_p = kendall(pair[metric], pair[target])
+        tau, tau_p = kendall_tau(pair[metric], pair[target])
         rows.append(
             {
                 "metric": metric,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..storage.fileio import atomic_write
+from ..storage.fileio import atomic_write, write_csv
 
 __all__ = ["COLUMN_LABELS", "model_table", "to_markdown", "write_table"]
 
@@ -151,7 +151,7 @@ def write_table(table: pd.DataFrame, stem: str | os.PathLike, *, pretty: pd.Data
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")
-    atomic_write(csv_path, table.to_csv(index=False, float_format="%.6g"))
+    write_csv(table, csv_path, float_format="%.6g")
     atomic_write(md_path, to_markdown(pretty if pretty is not None else table, caption=caption))
     return [csv_path, md_path]
 

@@ -14,8 +14,12 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["atomic_write", "unwritable_folder_problem"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["atomic_write", "unwritable_folder_problem", "write_csv"]
 
 
 def _temporary_sibling(path: Path) -> tuple[int, Path]:
@@ -64,6 +68,26 @@ def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[Path]
             tmp.unlink()
         raise
     return path
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike, **to_csv: Any) -> Path:
+    """Write ``table`` as CSV to ``path`` atomically (no index unless ``index=True``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    path : path-like
+        Target file; its folder is created if needed.
+    **to_csv
+        Options of :meth:`pandas.DataFrame.to_csv` (``index`` defaults to False).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return atomic_write(path, table.to_csv(**({"index": False} | to_csv)))
 
 
 def unwritable_folder_problem(folder: Path) -> str:

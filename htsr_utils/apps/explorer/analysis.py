@@ -1,6 +1,6 @@
 """The explorer's numbers: one analysis per (model, convention), kept in memory, and per-matrix extras.
 
-Eigenvalues come from :func:`htsr_utils.analyze` with ``return_esds=True`` and the fitted part
+Eigenvalues come from :func:`htsr_utils.engine.metrics.analyze_with_esds` and the fitted part
 of each ESD from :func:`htsr_utils.fit_eigenvalues` (the one definition); nothing here
 recomputes either.  Extras (candidate fits, permuted and random-init spectra, the
 Marchenko-Pastur variance) are computed for one matrix when first asked for, then kept.
@@ -19,7 +19,7 @@ from torch import nn
 
 from ...engine.conventions import Convention, get_convention
 from ...engine.layers import weight_matrices
-from ...engine.metrics import analyze, fit_eigenvalues, slice_label, summarize
+from ...engine.metrics import analyze_with_esds, fit_eigenvalues, slice_label, summarize
 from ...engine.powerlaw_fit import PowerLawFit, fit_powerlaw
 from ...engine.random_matrix import permute_entries
 from .sources import Source, Weights
@@ -39,7 +39,7 @@ class ModelAnalysis:
     details : DataFrame
         :func:`htsr_utils.analyze` rows (one per matrix).
     esds : list of ndarray
-        The ESD of each row (``analyze(..., return_esds=True)``).
+        The ESD of each row (:func:`htsr_utils.engine.metrics.analyze_with_esds`).
     summary : Series
         :func:`htsr_utils.summarize` of ``details``.
     weights : nn.Module or state dict
@@ -110,7 +110,7 @@ class ModelAnalysis:
     def _layer_spectrum(self, row: int, weights: Weights, replacement: torch.Tensor | None) -> np.ndarray:
         """Fitted eigenvalues of the row's matrix in ``weights`` (its layer's weight replaced if given)."""
         single = _single_layer(weights, self.layer(row), replacement)
-        sub, esds = analyze(single, self.convention, return_esds=True)
+        sub, esds = analyze_with_esds(single, self.convention)
         wanted = self.slice(row)
         match = [i for i in range(len(sub)) if slice_of(sub, i) == wanted]
         return fit_eigenvalues(esds[match[0]], self.convention)
@@ -173,7 +173,7 @@ class AnalysisStore:
             if source not in self._weights:
                 self._weights[source] = source.load()
             weights = self._weights[source]
-            details, esds = analyze(weights, conv, progress=progress, return_esds=True)
+            details, esds = analyze_with_esds(weights, conv, progress=progress)
             random_init = source.random_init if source.kind == "zoo" and source.weights != "random" else None
             self._analyses[key] = ModelAnalysis(source, conv, details, esds, summarize(details),
                                                 weights, random_init)

@@ -15,8 +15,6 @@ from ...engine.powerlaw_fit import PowerLawFit
 from ...engine.random_matrix import marchenko_pastur_pdf, mp_edge
 from ...paper.figures import EIGENVALUE_LABEL, histogram_edges
 
-#: Histogram bins of an ESD.
-BINS = 60
 #: Figure size in pixels (two side by side fit a JupyterLab notebook on a 1600-pixel-wide screen).
 WIDTH, HEIGHT = 540, 440
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f"

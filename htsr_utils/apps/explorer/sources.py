@@ -23,7 +23,7 @@ from ...experiments.training import (
     train_model,
 )
 from ...models.build import load_model
-from ...models.registry import get_spec
+from ...models.registry import WEIGHTS_KEYWORDS, get_spec
 
 Weights = Union[nn.Module, Mapping[str, torch.Tensor]]
 
@@ -89,8 +89,8 @@ class Source:
 
 def zoo_source(name: str, weights: str = "random") -> Source:
     """A zoo model; ``weights`` is ``"pretrained"`` or ``"random"``."""
-    if weights not in ("pretrained", "random"):
-        raise ValueError(f"weights must be 'pretrained' or 'random', not {weights!r}")
+    if weights not in WEIGHTS_KEYWORDS:
+        raise ValueError(f"weights must be one of {WEIGHTS_KEYWORDS}, not {weights!r}")
     get_spec(name)  # UnknownModelError with suggestions, before any work
     return Source("zoo", name, weights)
 
