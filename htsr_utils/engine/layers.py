@@ -1,7 +1,8 @@
 """Extraction of layer weight matrices from PyTorch models, state dicts and weight files.
 
 Which tensors are analyzed is decided from the state-dict key of each tensor, so a module, its
-``state_dict()`` and the saved ``.pth`` / ``.safetensors`` file give the same matrices:
+``state_dict()``, the saved ``.pth`` / ``.safetensors`` file and a Hugging Face checkpoint folder
+give the same matrices (:mod:`htsr_utils.engine.checkpoint` reads files and folders):
 
 - Only tensors whose key ends in ``.weight`` (or is ``weight``) are layer weights, as in
   weightwatcher 0.7.7.  A Linear weight gives one matrix; a Conv2d weight of shape
@@ -16,6 +17,11 @@ Which tensors are analyzed is decided from the state-dict key of each tensor, so
   query, key and value matrices.  No convention analyzes them (weightwatcher 0.7.7 skips
   them too); the attention output projection ``out_proj.weight`` is an ``nn.Linear`` and is
   analyzed like any Linear layer.
+- Mixture-of-experts weights stacked over the experts (a 3-D tensor whose key is
+  ``...experts.<name>``, e.g. Mixtral's ``gate_up_proj``) give one matrix per expert.  A
+  weight that is the same tensor as an earlier one (an output layer tied to the embedding)
+  is counted once.  Integer and 8-bit weights (quantized or packed; their scales are stored
+  apart) are not analyzed.
 - Every weight not analyzed (1-D weights of normalization layers, the tensors above,
   layers the convention excludes) and every other tensor of two or more dimensions is
   listed in ``skipped`` with the reason; 0-D and 1-D tensors other than weights (biases,
@@ -39,10 +45,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_state_dict
+from .checkpoint import Checkpoint, open_checkpoint
 from .conventions import Convention, get_convention
 
 ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
+"""A module, a state dict, or the path of a checkpoint file or folder."""
 
 
 class NonFiniteWeightsError(ValueError):
@@ -110,13 +117,18 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
 
     Parameters
     ----------
-    model : nn.Module, state dict, or path to a ``.safetensors`` / ``.pt`` / ``.pth`` file
-        The tensors are taken by state-dict key (see the module docstring), so the three
-        forms give the same matrices.  For a module the layer type is the owning module's:
-        ``nn.Linear``, ``nn.Conv2d``, ``nn.Conv1d`` and Hugging Face GPT-2 style ``Conv1D``
-        are analyzed.  For a state dict or a file it is inferred from the tensor's
-        dimension (2-D Linear, 3-D Conv1d, 4-D Conv2d; keys containing "embed" are
-        embeddings).
+    model : nn.Module, state dict, or path of a checkpoint
+        A checkpoint is a ``.safetensors`` / ``.pt`` / ``.pth`` / ``.bin`` file or a Hugging
+        Face checkpoint folder (:func:`htsr_utils.engine.checkpoint.open_checkpoint`), read one
+        tensor at a time.  The tensors are taken by state-dict key (see the module docstring),
+        so every form gives the same matrices.  For a module the layer type is the owning
+        module's: ``nn.Linear``, ``nn.Conv2d``, ``nn.Conv1d`` and Hugging Face GPT-2 style
+        ``Conv1D`` are analyzed.  For a state dict or a checkpoint it is inferred from the
+        tensor's dimension (2-D Linear, 3-D Conv1d, 4-D Conv2d; keys containing "embed" are
+        embeddings).  Mixture-of-experts weights stacked over the experts (3-D, key
+        ``...experts.<name>``) give one matrix per expert; a tensor that is the same as an
+        earlier one (tied weights) is counted once; integer and 8-bit (quantized) weights are
+        listed in ``skipped``.
     convention : str or Convention
         See :mod:`htsr_utils.engine.conventions`.
 
@@ -165,13 +177,31 @@ def iter_layers(
 _RECURRENT_KEY = re.compile(r"weight_(ih|hh|hr)_l\d+(_reverse)?")
 #: State-dict key endings of attention input projections (query, key, value stacked).
 _ATTENTION_IN_KEY = re.compile(r"(in|q|k|v)_proj_weight")
+#: Keys of mixture-of-experts weights stacked over the experts, ``(experts, out, in)``
+#: (e.g. Mixtral's ``mlp.experts.gate_up_proj`` and ``mlp.experts.down_proj``).
+_EXPERTS_KEY = re.compile(r"(^|\.)experts\.[^.]+$")
+
+
+#: Keys of embedding weights in a state dict: "embed" anywhere, or GPT-2's ``wte`` / ``wpe``.
+_EMBEDDING_KEY = re.compile(r"embed|(^|\.)(wte|wpe)\.weight$")
+
+
+def _tie_key(tensor: torch.Tensor) -> tuple:
+    """Identity of a tensor's values: its storage, offset, shape, strides and dtype."""
+    return (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+            tuple(tensor.stride()), tensor.dtype)
 
 
 def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, int] | SkippedLayer]:
     """The tensors of ``model`` by state-dict key: ``(layer, type, weight, groups)`` for a
     layer weight, a :class:`SkippedLayer` for another tensor of two or more dimensions."""
     if isinstance(model, (str, Path)):
-        model = load_state_dict(model)
+        checkpoint = open_checkpoint(model)
+        try:
+            yield from _checkpoint_weights(checkpoint)
+        finally:
+            checkpoint.close()
+        return
     if isinstance(model, nn.Module):
         modules = dict(model.named_modules(remove_duplicate=False))
         state: Mapping = model.state_dict(keep_vars=True)
@@ -181,20 +211,90 @@ def _named_weights(model: ModelLike) -> Iterator[tuple[str, str, torch.Tensor, i
         raise TypeError(
             f"model must be an nn.Module, a state dict or a weight file path, not {type(model).__name__}"
         )
+    yield from _state_weights(modules, state, find_ties=True)
+
+
+def _checkpoint_weights(
+    checkpoint: Checkpoint,
+) -> Iterator[tuple[str, str, torch.Tensor, int] | SkippedLayer]:
+    """:func:`_named_weights` of a checkpoint, in its model's order where its folder names one.
+
+    With the model built on the meta device (:meth:`Checkpoint.skeleton`), the keys come in
+    the model's state-dict order with their modules' types, as from the module itself; a
+    weight the model ties to another and the file stores once is listed as skipped.
+    """
+    skeleton = checkpoint.skeleton()
+    if skeleton is None:
+        # Tensors of a .safetensors file are read one at a time: a freed tensor's memory can be
+        # reused by the next, so equal addresses do not mean tied weights there.
+        has_safetensors = any(f.suffix == ".safetensors" for f in checkpoint.files)
+        yield from _state_weights({}, checkpoint, find_ties=not has_safetensors)
+        return
+    first_key: dict[int, str] = {}
+    tied: dict[str, str] = {}
+    for key, tensor in skeleton.state_dict(keep_vars=True).items():
+        tied_to = first_key.setdefault(id(tensor), key)
+        if tied_to != key:
+            tied[key] = tied_to
+    order = [k for k in skeleton.state_dict() if k in checkpoint and k not in tied]
+    order += [k for k in checkpoint if k not in set(order) and k not in tied]
+    modules = dict(skeleton.named_modules(remove_duplicate=False))
+    yield from _state_weights(modules, _Ordered(checkpoint, order), find_ties=False)
+    for key, tied_to in tied.items():
+        prefix, _, attr = key.rpartition(".")
+        yield SkippedLayer(prefix if attr == "weight" else key, type(modules.get(prefix)).__name__,
+                           f"the same tensor as {tied_to!r} (tied weights): counted once")
+
+
+class _Ordered(Mapping):
+    """The tensors of a mapping in a given key order."""
+
+    def __init__(self, tensors: Mapping, order: list[str]) -> None:
+        self._tensors, self._order = tensors, order
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self._tensors[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def _state_weights(
+    modules: Mapping[str, nn.Module], state: Mapping, *, find_ties: bool
+) -> Iterator[tuple[str, str, torch.Tensor, int] | SkippedLayer]:
+    """:func:`_named_weights` of a state dict (``modules``: the owning modules, if known).
+
+    With ``find_ties``, a weight that is the same tensor as an earlier one (an embedding tied
+    to the output layer, ``b.weight = a.weight``) is skipped, so that it is counted once.
+    """
+    seen: dict[tuple, str] = {}
     for key, tensor in state.items():
         if not isinstance(tensor, torch.Tensor):
             continue
         prefix, _, attr = key.rpartition(".")
         module = modules.get(prefix)
+        kind = type(module).__name__ if module is not None else f"{tensor.ndim}-D tensor"
+        if find_ties and tensor.ndim >= 2 and tensor.untyped_storage().data_ptr():
+            tie = _tie_key(tensor)
+            if tie in seen:
+                yield SkippedLayer(prefix if attr == "weight" else key, kind,
+                                   f"the same tensor as {seen[tie]!r} (tied weights): counted once")
+                continue
+            seen[tie] = key
         if attr == "weight":
             if module is not None:
                 yield prefix, _module_type(module), tensor, int(getattr(module, "groups", 1))
             else:
                 yield prefix, _tensor_type(key, tensor), tensor, 1
             continue
+        if tensor.ndim == 3 and _EXPERTS_KEY.search(key):
+            yield key, "Experts", tensor, 1
+            continue
         if tensor.ndim < 2:  # biases, normalization statistics, counters
             continue
-        kind = type(module).__name__ if module is not None else f"{tensor.ndim}-D tensor"
         if _RECURRENT_KEY.fullmatch(attr):
             reason = "recurrent weight (the gates' matrices stacked in one tensor) is not analyzed"
         elif _ATTENTION_IN_KEY.fullmatch(attr):
@@ -217,12 +317,14 @@ def _module_type(module: nn.Module) -> str:
 
 
 def _tensor_type(key: str, tensor: torch.Tensor) -> str:
-    if "embed" in key.lower() and tensor.ndim == 2:
+    if tensor.ndim == 2 and _EMBEDDING_KEY.search(key.lower()):
         return "Embedding"
+    if tensor.ndim == 3 and _EXPERTS_KEY.search(key):
+        return "Experts"
     return {2: "Linear", 3: "Conv1d", 4: "Conv2d"}.get(tensor.ndim, f"{tensor.ndim}-D tensor")
 
 
-_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d"}
+_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d", "Experts"}
 _EMBEDDING_TYPES = {"Embedding"}
 
 
@@ -239,7 +341,11 @@ def _layer_weights(
     if layer_type not in _MATRIX_TYPES and not (conv.embeddings and layer_type in _EMBEDDING_TYPES):
         return SkippedLayer(name, layer_type, f"layer type {layer_type} is not analyzed")
     if not weight.is_floating_point():
-        return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point")
+        return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point "
+                                              "(quantized or packed): not analyzed")
+    if weight.element_size() < 2:
+        return SkippedLayer(name, layer_type, f"{weight.dtype} weights are quantized (their "
+                                              "scales are stored apart): not analyzed")
     w = weight.detach().to("cpu")
     if w.dtype not in (torch.float32, torch.float64):
         w = w.float()
@@ -286,6 +392,8 @@ def _stack_slices(
     """Stack a weight into ``(k, out, in)`` matrices, with their positions (or a skip reason)."""
     if w.ndim == 2:
         return w[None], (None,)
+    if layer_type == "Experts":  # (experts, out, in): one matrix per expert
+        return w, tuple((e,) for e in range(w.shape[0]))
     if groups > 1 and w.shape[1] == 1 and conv.depthwise_conv == "skip":
         return None, f"depthwise convolution ({groups} groups of 1 input channel): slices are vectors"
     kernel = tuple(w.shape[2:])

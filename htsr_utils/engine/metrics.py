@@ -14,8 +14,9 @@ from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLay
 from .powerlaw_fit import fit_powerlaw
 
 #: Layers are gathered until their weights reach this many bytes, then their eigenvalues are
-#: computed together (all cores busy across layers; memory bounded for very large models).
-WINDOW_BYTES = 1 << 31
+#: computed together (all cores busy across layers), so that the memory an analysis holds is
+#: bounded by this window or the largest layer, whatever the size of the model.
+WINDOW_BYTES = 1 << 29
 
 #: Columns of the per-matrix table, in order.
 DETAIL_COLUMNS = [
