@@ -177,6 +177,22 @@ def test_integer_and_8_bit_weights_are_listed_not_analyzed(tmp_path):
         assert "float8" in reasons["f8"] and "quantized" in reasons["f8"]
 
 
+def test_a_dtype_htsr_cannot_read_is_listed(tmp_path):
+    save_file({"a.weight": torch.randn(80, 64), "packed.weight": torch.zeros(80, 32, dtype=torch.uint8)},
+              tmp_path / "p.safetensors")
+    raw = (tmp_path / "p.safetensors").read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + length])
+    header["packed.weight"]["dtype"] = "I4"  # a packed 4-bit format: the same number of bytes
+    text = json.dumps(header, separators=(",", ":")).encode().ljust(length)
+    assert len(text) == length
+    (tmp_path / "p.safetensors").write_bytes(raw[:8] + text + raw[8 + length:])
+    details = analyze(tmp_path / "p.safetensors", "sdm2020")
+    assert list(details["layer"]) == ["a"]
+    assert [s["reason"] for s in details.attrs["skipped"]] == [
+        "stored as I4, a dtype htsr does not read (quantized or packed): not analyzed"]
+
+
 def test_bad_checkpoint_folders_are_named(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

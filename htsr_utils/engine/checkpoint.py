@@ -6,9 +6,10 @@ A checkpoint is a weight file (``.safetensors``, or a ``torch.save`` file: ``.pt
 in ``model.safetensors.index.json``; ``pytorch_model.bin`` or its shards with
 ``pytorch_model.bin.index.json``.  :func:`open_checkpoint` reads only the headers: the keys, and
 for a folder the architecture named in ``config.json``.  A tensor is read when it is asked for:
-``.safetensors`` through a memory map (``safe_open``), ``torch.save`` files memory-mapped where
-their format allows (``torch.load(..., mmap=True)``), so the memory an analysis needs depends
-on the largest tensor, not on the size of the checkpoint.
+from a ``.safetensors`` file by reading its byte range alone, from a ``torch.save`` file
+memory-mapped where its format allows (``torch.load(..., mmap=True)``; one file mapped at a
+time), so the memory an analysis needs depends on the largest tensor (for ``torch.save``
+files, the largest file), not on the size of the checkpoint.
 
 Only tensors are unpickled (``torch.load(..., weights_only=True)``): a file that holds a whole
 pickled model is refused rather than executed.  Every failure is one line naming the file.
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CHECKPOINT_SUFFIXES", "Checkpoint", "WeightFileError", "load_state_dict", "open_checkpoint"]
+__all__ = ["CHECKPOINT_SUFFIXES", "Checkpoint", "UnreadableTensorError", "WeightFileError", "load_state_dict",
+           "open_checkpoint"]
 
 #: Suffixes of weight files.
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -36,6 +38,10 @@ _FOLDER_LAYOUTS = ("model.safetensors.index.json", "model.safetensors",
 
 class WeightFileError(ValueError):
     """A weight file or checkpoint folder is missing, unreadable or holds no tensors."""
+
+
+class UnreadableTensorError(WeightFileError):
+    """A tensor stored in a dtype htsr does not read (e.g. packed 4-bit formats)."""
 
 
 class Checkpoint(Mapping):
@@ -62,11 +68,12 @@ class Checkpoint(Mapping):
     def __getitem__(self, key: str) -> torch.Tensor:
         file = self._key_files[key]
         reader = self._open.get(file)
-        if reader is None:
-            reader = self._open[file] = _reader(file)
+        if reader is None:  # one file open at a time: a shard's memory map is released
+            self._open = {file: _reader(file)}
+            reader = self._open[file]
         try:
             return reader[key]
-        except KeyError:
+        except (KeyError, UnreadableTensorError):
             raise
         except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file
             raise WeightFileError(f"weight file {file}: tensor {key!r} cannot be read "
@@ -209,25 +216,62 @@ def _reader(path: Path) -> Mapping:
         raise WeightFileError(_unreadable(path, exc)) from exc
 
 
+#: safetensors dtype names and the torch dtypes they hold.
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
+
+
 class _SafetensorsFile(Mapping):
-    """The tensors of a ``.safetensors`` file through ``safe_open`` (one tensor per read)."""
+    """The tensors of a ``.safetensors`` file, each read from its byte range when asked for.
+
+    The format is an 8-byte little-endian header length, a JSON header (name -> dtype, shape,
+    ``data_offsets``) and the data.  Reading a tensor's bytes into memory of its own (rather
+    than mapping the file) keeps the memory in use at the tensor being read, whatever the size
+    of the file.
+    """
 
     def __init__(self, path: Path) -> None:
-        from safetensors import safe_open
-
-        self._handle = safe_open(str(path), framework="pt")
-        self._keys = dict.fromkeys(self._handle.keys())
+        self._path = path
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= size - 8:
+                raise WeightFileError(f"weight file {path} is not a safetensors file: no valid header")
+            header = json.loads(f.read(length))
+        header.pop("__metadata__", None)
+        self._start = 8 + length
+        self._header = header
+        for key, entry in header.items():
+            begin, end = entry["data_offsets"]
+            if not 0 <= begin <= end <= size - self._start:
+                raise WeightFileError(f"weight file {path} is truncated: tensor {key!r} lies past its end")
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        if key not in self._keys:
-            raise KeyError(key)
-        return self._handle.get_tensor(key)
+        entry = self._header[key]
+        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+        if dtype is None:
+            raise UnreadableTensorError(f"stored as {entry['dtype']}, a dtype htsr does not read "
+                                        "(quantized or packed): not analyzed")
+        begin, end = entry["data_offsets"]
+        data = bytearray(end - begin)
+        with open(self._path, "rb") as f:
+            f.seek(self._start + begin)
+            if f.readinto(data) != len(data):
+                raise WeightFileError(f"weight file {self._path} is truncated at tensor {key!r}")
+        shape = tuple(entry["shape"])
+        if not data:
+            return torch.empty(shape, dtype=dtype)
+        return torch.frombuffer(data, dtype=dtype).reshape(shape)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._header)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._header)
 
 
 def _torch_state(path: Path) -> dict[str, torch.Tensor]:

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import Checkpoint, open_checkpoint
+from .checkpoint import Checkpoint, UnreadableTensorError, open_checkpoint
 from .conventions import Convention, get_convention
 
 ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
@@ -271,7 +271,12 @@ def _state_weights(
     to the output layer, ``b.weight = a.weight``) is skipped, so that it is counted once.
     """
     seen: dict[tuple, str] = {}
-    for key, tensor in state.items():
+    for key in state:
+        try:
+            tensor = state[key]
+        except UnreadableTensorError as exc:
+            yield SkippedLayer(key, "tensor", str(exc))
+            continue
         if not isinstance(tensor, torch.Tensor):
             continue
         prefix, _, attr = key.rpartition(".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -11,12 +12,18 @@ from tqdm.auto import tqdm
 from .conventions import Convention, get_convention
 from .esd import esd_many
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
+from .parallel import prefetch
 from .powerlaw_fit import fit_powerlaw
 
 #: Layers are gathered until their weights reach this many bytes, then their eigenvalues are
-#: computed together (all cores busy across layers), so that the memory an analysis holds is
-#: bounded by this window or the largest layer, whatever the size of the model.
-WINDOW_BYTES = 1 << 29
+#: computed together (all cores busy across layers; memory bounded for very large models).
+WINDOW_BYTES = 1 << 31
+
+#: The window of a checkpoint read from disk (a path): smaller, and the next window is read
+#: while the current one is solved (:func:`htsr_utils.engine.parallel.prefetch`), so that the
+#: memory the analysis holds is about two windows or two of the largest layers, whatever the
+#: size of the checkpoint.
+STREAM_WINDOW_BYTES = 1 << 28
 
 #: Columns of the per-matrix table, in order.
 DETAIL_COLUMNS = [
@@ -115,7 +122,11 @@ def analyze_with_esds(
     skipped: list[SkippedLayer] = []
     with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
               disable=not progress, leave=False) as bar:
-        for window in _windows(iter_layers(model, conv), WINDOW_BYTES):
+        if isinstance(model, (str, Path)):
+            windows = prefetch(_windows(iter_layers(model, conv), STREAM_WINDOW_BYTES))
+        else:
+            windows = _windows(iter_layers(model, conv), WINDOW_BYTES)
+        for window in windows:
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar,

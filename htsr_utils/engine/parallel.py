@@ -15,16 +15,23 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import queue
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator
+from typing import TypeVar
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["N_CPUS", "one_thread_per_call", "process_pool"]
+__all__ = ["N_CPUS", "one_thread_per_call", "prefetch", "process_pool"]
 
 #: CPUs this process may run on.
 N_CPUS: int = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+T = TypeVar("T")
+
+#: Seconds between a waiting consumer's checks for an interrupt.
+_POLL_S = 0.05
 
 _lock = threading.Lock()
 _state: dict = {"depth": 0, "limiter": None, "torch_threads": None}
@@ -99,3 +106,56 @@ def _limit_threads(threads: int) -> None:
 
     _controller().limit(limits=threads)
     torch.set_num_threads(threads)
+
+
+def prefetch(items: Iterable[T]) -> Iterator[T]:
+    """Yield the items of ``items``, producing the next one in a background thread meanwhile.
+
+    While the caller works on one item, the next is read (e.g. a checkpoint's next tensors from
+    disk): at most two items exist at a time.  An exception of the producer is raised in the
+    caller; the caller waits in short timed gets, so a ``KeyboardInterrupt`` reaches it at once,
+    and closing the iterator stops the producer after the item it is producing.
+
+    Parameters
+    ----------
+    items : iterable
+        Produced in the background thread, in order.
+
+    Yields
+    ------
+    The items, in order.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=_POLL_S)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            ready.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="htsr-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item, error = ready.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
