@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at imp
     import torch
     from tqdm import tqdm
 
-__all__ = ["esd", "esd_many"]
+__all__ = ["DTYPES", "Precision", "esd", "esd_many"]
 
 #: Python threads sharing the matrices (usable CPUs).
 N_WORKERS: int = N_CPUS
@@ -68,9 +68,14 @@ _UNITS_PER_WORKER = 8
 _EIGH_COST = 3.0
 
 Method = Literal["gram", "svd"]
+Precision = Literal["float64", "float32"]
+
+#: The floating-point type of the products and eigensolvers of each precision.
+DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
 
 
-def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: str = "cpu") -> np.ndarray:
+def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: str = "cpu",
+        precision: Precision = "float64") -> np.ndarray:
     """Eigenvalues of ``W^T W`` for one matrix or a batch of equal-shape matrices.
 
     Parameters
@@ -83,6 +88,12 @@ def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: 
     device : str
         ``"cpu"`` (NumPy / OpenBLAS, large eigensolvers MKL) or a PyTorch device such as
         ``"cuda"``.
+    precision : {"float64", "float32"}
+        Arithmetic of the products and eigensolvers.  ``"float64"`` (default) is exact for
+        float32 and half-precision weights up to the eigensolver's rounding; ``"float32"``
+        is about twice as fast and loses the eigenvalues below about ``M * 1e-7 *
+        lambda_max`` to rounding (``htsr_utils.engine.metrics.fit_eigenvalues`` leaves them
+        out of the fit).
 
     Returns
     -------
@@ -93,9 +104,9 @@ def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: 
     Raises
     ------
     ValueError
-        If ``weights`` is not 2-D or 3-D, or ``method`` is unknown.
+        If ``weights`` is not 2-D or 3-D, or ``method`` or ``precision`` is unknown.
     """
-    return esd_many([weights], method=method, device=device)[0]
+    return esd_many([weights], method=method, device=device, precision=precision)[0]
 
 
 def esd_many(
@@ -105,6 +116,7 @@ def esd_many(
     device: str = "cpu",
     progress: tqdm | None = None,
     count: Literal["matrices", "work"] = "matrices",
+    precision: Precision = "float64",
 ) -> list[np.ndarray]:
     """:func:`esd` of several batches (e.g. every layer of a model), scheduled together.
 
@@ -116,7 +128,7 @@ def esd_many(
     ----------
     batches : sequence of arrays or tensors
         Each of shape ``(N, M)`` or ``(k, N, M)``; shapes may differ between batches.
-    method, device
+    method, device, precision
         As for :func:`esd`.
     progress : tqdm, optional
         A progress bar, advanced as each unit of work (a few matrices, one block of a large
@@ -134,6 +146,9 @@ def esd_many(
     """
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
+    dtype = DTYPES[precision]
     stacks = [_tall_stack(batch) for batch in batches]
     if count not in ("matrices", "work"):
         raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
@@ -142,11 +157,11 @@ def esd_many(
         progress.refresh()
     if device == "cpu":
         outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
-        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method))
+        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method, dtype))
     else:
         outs = []
         for stack in stacks:
-            outs.append(_esd_torch(stack, method, device))
+            outs.append(_esd_torch(stack, method, device, dtype))
             if progress is not None:
                 progress.update(_stack_cost(stack, method) if count == "work" else stack.shape[0])
     for out in outs:
@@ -173,15 +188,15 @@ def _is_tensor(array: object) -> bool:
     return torch is not None and isinstance(array, torch.Tensor)
 
 
-def _as_float64(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+def _as_dtype(stack: np.ndarray | torch.Tensor, dtype: type) -> np.ndarray:
     if _is_tensor(stack):
         stack = stack.detach().cpu().numpy()
-    return np.asarray(stack, dtype=np.float64)
+    return np.asarray(stack, dtype=dtype)
 
 
-def _gram(stack: np.ndarray | torch.Tensor) -> np.ndarray:
+def _gram(stack: np.ndarray | torch.Tensor, dtype: type) -> np.ndarray:
     """``W^T W`` of each matrix, float64 (NumPy uses ``dsyrk`` for a product with its transpose)."""
-    stack = _as_float64(stack)
+    stack = _as_dtype(stack, dtype)
     if stack.ndim == 2:
         return stack.T @ stack
     return np.matmul(stack.transpose(0, 2, 1), stack)
@@ -197,8 +212,8 @@ def _eigvalsh(grams: np.ndarray) -> np.ndarray:
     return np.linalg.eigvalsh(grams)
 
 
-def _svd_evals(stack: np.ndarray | torch.Tensor) -> np.ndarray:
-    return np.linalg.svd(_as_float64(stack), compute_uv=False)[:, ::-1] ** 2
+def _svd_evals(stack: np.ndarray | torch.Tensor, dtype: type) -> np.ndarray:
+    return np.linalg.svd(_as_dtype(stack, dtype), compute_uv=False)[:, ::-1] ** 2
 
 
 # --------------------------------------------------------------------------- planning
@@ -220,7 +235,8 @@ def _blocked(n: int, m: int, method: str) -> bool:
     return method == "gram" and n >= 2 * ROW_BLOCK and float(n) * m * m >= BLOCKED_PRODUCT_MIN
 
 
-def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tuple[float, Callable]]:
+def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str,
+          dtype: type) -> list[tuple[float, Callable]]:
     """Units of work ``(priority, job)``; a job may submit follow-up units."""
     total = sum(_stack_cost(s, method) for s in stacks)
     target = total / (N_WORKERS * _UNITS_PER_WORKER)
@@ -230,19 +246,20 @@ def _plan(stacks: Sequence, outs: Sequence[np.ndarray], method: str) -> list[tup
         cost = _matrix_cost(n, m, method)
         if _blocked(n, m, method):
             for i in range(k):
-                units.extend(_BlockedGram(stack[i], out[i], priority=cost, method=method).units())
+                units.extend(_BlockedGram(stack[i], out[i], priority=cost, method=method,
+                                          dtype=dtype).units())
             continue
         per_unit = int(max(1, min(k, target // cost, _UNIT_BYTES // (8 * n * m))))
         for lo in range(0, k, per_unit):
             hi = min(k, lo + per_unit)
-            units.append(((hi - lo) * cost, _slice_job(stack, out, lo, hi, method)))
+            units.append(((hi - lo) * cost, _slice_job(stack, out, lo, hi, method, dtype)))
     return units
 
 
-def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callable:
+def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str, dtype: type) -> Callable:
     def job(schedule: _Schedule) -> None:
         part = stack[lo:hi]
-        out[lo:hi] = _svd_evals(part) if method == "svd" else _eigvalsh(_gram(part))
+        out[lo:hi] = _svd_evals(part, dtype) if method == "svd" else _eigvalsh(_gram(part, dtype))
         schedule.done(hi - lo, (hi - lo) * _matrix_cost(stack.shape[1], stack.shape[2], method))
 
     return job
@@ -251,8 +268,8 @@ def _slice_job(stack, out: np.ndarray, lo: int, hi: int, method: str) -> Callabl
 class _BlockedGram:
     """``W^T W`` of one large matrix as a sum over row blocks, then its eigenvalues."""
 
-    def __init__(self, matrix, out: np.ndarray, priority: float, method: str) -> None:
-        self.matrix, self.out, self.priority = matrix, out, priority
+    def __init__(self, matrix, out: np.ndarray, priority: float, method: str, dtype: type) -> None:
+        self.matrix, self.out, self.priority, self.dtype = matrix, out, priority, dtype
         n, m = matrix.shape
         self.eigen_cost = _matrix_cost(n, m, method) - float(n) * m * m
         self.n_blocks = -(-matrix.shape[0] // ROW_BLOCK)
@@ -267,7 +284,7 @@ class _BlockedGram:
     def _block_job(self, block: int) -> Callable:
         def job(schedule: _Schedule) -> None:
             rows = self.matrix[block * ROW_BLOCK : (block + 1) * ROW_BLOCK]
-            part = _gram(rows)
+            part = _gram(rows, self.dtype)
             with self.lock:  # add in block order, whatever order the blocks finish in
                 self.finished[block] = part
                 while self.next_block in self.finished:
@@ -379,10 +396,11 @@ class _Schedule:
 # --------------------------------------------------------------------------- other devices
 
 
-def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str) -> np.ndarray:
+def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str, dtype: type) -> np.ndarray:
     import torch
 
-    w = torch.as_tensor(stack).to(device=device, dtype=torch.float64)
+    torch_dtype = torch.float64 if dtype is np.float64 else torch.float32
+    w = torch.as_tensor(stack).to(device=device, dtype=torch_dtype)
     with torch.no_grad():
         if method == "gram":
             evals = torch.linalg.eigvalsh(w.transpose(1, 2) @ w)

@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
-from .esd import esd_many
+from .esd import DTYPES, Precision, esd_many
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
 from .powerlaw_fit import fit_powerlaw
@@ -52,6 +52,7 @@ def analyze(
     device: str = "cpu",
     *,
     progress: bool = False,
+    precision: Precision = "float64",
 ) -> pd.DataFrame:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
@@ -66,6 +67,10 @@ def analyze(
     progress : bool
         Show a progress bar (stderr) of the eigenvalue work, counted in multiply-adds so
         that it moves in proportion to the time spent.
+    precision : {"float64", "float32"}
+        Arithmetic of the eigenvalues (:func:`htsr_utils.engine.esd.esd`); ``"float32"`` for
+        large models (faster; the eigenvalues the fit sees are those above float32's
+        round-off).  Recorded in ``attrs["precision"]``.
 
     Returns
     -------
@@ -92,7 +97,7 @@ def analyze(
     NonFiniteWeightsError
         If a layer has NaN or Inf weights.
     """
-    return analyze_with_esds(model, convention, device, progress=progress)[0]
+    return analyze_with_esds(model, convention, device, progress=progress, precision=precision)[0]
 
 
 def analyze_with_esds(
@@ -101,12 +106,13 @@ def analyze_with_esds(
     device: str = "cpu",
     *,
     progress: bool = False,
+    precision: Precision = "float64",
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """:func:`analyze`, and the ESD of every row.
 
     Parameters
     ----------
-    model, convention, device, progress
+    model, convention, device, progress, precision
         As for :func:`analyze`.
 
     Returns
@@ -130,9 +136,9 @@ def analyze_with_esds(
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
-                               count="work")
+                               count="work", precision=precision)
             for item, evals in zip(layers, spectra):
-                for row, spectrum in _layer_rows(item, evals, conv):
+                for row, spectrum in _layer_rows(item, evals, conv, precision):
                     rows.append(row)
                     esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
@@ -144,10 +150,13 @@ def analyze_with_esds(
     details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     details.attrs["convention"] = conv.name
     details.attrs["skipped"] = [vars(s) for s in skipped]
+    if precision != "float64":
+        details.attrs["precision"] = precision
     return details, esds
 
 
-def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -> np.ndarray:
+def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020",
+                    precision: Precision = "float64") -> np.ndarray:
     """The eigenvalues of an ESD that the power-law fit sees under ``convention``.
 
     The one definition used by :func:`analyze`, the tables and every ESD plot: the values
@@ -161,6 +170,8 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     esd : ndarray
         One ESD as :func:`analyze_with_esds` returns it.
     convention : str or Convention
+    precision : {"float64", "float32"}
+        The arithmetic the ESD was computed in (:func:`analyze`).
 
     Returns
     -------
@@ -169,16 +180,18 @@ def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020") -
     """
     conv = get_convention(convention)
     esd = np.asarray(esd, dtype=float)
-    return esd[esd > max(conv.eval_floor, roundoff_level(esd))]
+    return esd[esd > max(conv.eval_floor, roundoff_level(esd, precision))]
 
 
-def roundoff_level(esd: np.ndarray) -> float:
+def roundoff_level(esd: np.ndarray, precision: Precision = "float64") -> float:
     """Eigenvalues of ``esd`` at or below this level are round-off.
 
     Parameters
     ----------
     esd : ndarray
         Eigenvalues of one ESD.
+    precision : {"float64", "float32"}
+        The arithmetic they were computed in (its ``eps``).
 
     Returns
     -------
@@ -187,7 +200,8 @@ def roundoff_level(esd: np.ndarray) -> float:
     """
     if esd.size == 0:
         return 0.0
-    return max(float(ROUNDOFF_FACTOR * esd.size * np.finfo(np.float64).eps * esd.max()), 0.0)
+    eps = np.finfo(DTYPES[precision]).eps
+    return max(float(ROUNDOFF_FACTOR * esd.size * eps * esd.max()), 0.0)
 
 
 def _windows(
@@ -207,7 +221,8 @@ def _windows(
         yield window
 
 
-def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list[tuple[dict, np.ndarray]]:
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
+                precision: Precision) -> list[tuple[dict, np.ndarray]]:
     """One (row, ESD) per matrix of a layer (one for a pooled layer)."""
     n, m = item.shape
     evals = evals * item.scale**2
@@ -220,7 +235,7 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention) -> list
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
-    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim), e)
+    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim, precision), e)
             for label, e, f in spectra]
 
 
@@ -229,10 +244,11 @@ def slice_label(position: tuple[int, ...] | None) -> str | None:
     return None if position is None else ",".join(map(str, position))
 
 
-def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool) -> dict:
+def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool,
+                      precision: Precision) -> dict:
     """Fit one ESD and compute its metrics."""
     lambda_max = float(evals.max()) if evals.size else 0.0
-    kept = fit_eigenvalues(evals, conv)
+    kept = fit_eigenvalues(evals, conv, precision)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
     row = {
         "num_evals": int(evals.size),
