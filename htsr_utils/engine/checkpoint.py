@@ -85,6 +85,9 @@ class Checkpoint(Mapping):
     def __len__(self) -> int:
         return len(self._key_files)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_files
+
     def close(self) -> None:
         """Release the memory maps of the files read so far."""
         self._open.clear()

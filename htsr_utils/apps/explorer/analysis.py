@@ -42,8 +42,9 @@ class ModelAnalysis:
         The ESD of each row (:func:`htsr_utils.engine.metrics.analyze_with_esds`).
     summary : Series
         :func:`htsr_utils.summarize` of ``details``.
-    weights : nn.Module or state dict
-        What was analyzed (needed for the permuted overlay and the MP variance).
+    weights : nn.Module or mapping of tensors
+        What was analyzed (a checkpoint's tensors are read when asked for), for the permuted
+        overlay and the MP variance.
     random_init : callable or None
         Returns the random-init model of the same architecture (zoo models), else None.
     """
@@ -173,7 +174,7 @@ class AnalysisStore:
             if source not in self._weights:
                 self._weights[source] = source.load()
             weights = self._weights[source]
-            details, esds = analyze_with_esds(weights, conv, progress=progress)
+            details, esds = analyze_with_esds(source.analyzed(weights), conv, progress=progress)
             random_init = source.random_init if source.kind == "zoo" and source.weights != "random" else None
             self._analyses[key] = ModelAnalysis(source, conv, details, esds, summarize(details),
                                                 weights, random_init)

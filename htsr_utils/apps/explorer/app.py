@@ -32,12 +32,12 @@ class SourcePicker(w.VBox):
     """Selectors of one model: zoo model and weights, checkpoint path, or trained MLP."""
 
     def __init__(self, button: str) -> None:
-        self.kind = w.ToggleButtons(options=[("zoo model", "zoo"), ("checkpoint file", "file"),
+        self.kind = w.ToggleButtons(options=[("zoo model", "zoo"), ("checkpoint", "file"),
                                              ("trained here (notebook 09)", "trained")],
                                     style={"button_width": "auto"})
         self.zoo_name = w.Dropdown(options=list_models(), value="resnet18", description="model")
         self.zoo_weights = w.ToggleButtons(options=["random", "pretrained"], style={"button_width": "90px"})
-        self.path = w.Text(placeholder="/path/to/weights.pth or .safetensors", description="path",
+        self.path = w.Text(placeholder="/path/to/weights.safetensors, .pth, .bin or a checkpoint folder", description="path",
                            layout=w.Layout(width="480px"))
         self.dataset = w.Dropdown(options=DATASETS, description="dataset")
         self.batch_size = w.Dropdown(options=TRAINED_BATCH_SIZES, value=128, description="batch size")

@@ -1,4 +1,4 @@
-"""Where the explorer's weights come from: a zoo model, a checkpoint file, or a model trained here."""
+"""Where the explorer's weights come from: a zoo model, a checkpoint, or a model trained here."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Literal, Mapping, Union
 import torch
 from torch import nn
 
-from ...engine.checkpoint import load_state_dict
+from ...engine.checkpoint import CHECKPOINT_SUFFIXES, open_checkpoint
 from ...experiments.datasets import DATASETS
 from ...experiments.training import (
     DEFAULT_BATCH_SIZES,
@@ -30,8 +30,6 @@ Weights = Union[nn.Module, Mapping[str, torch.Tensor]]
 #: Batch sizes of the models notebook 09 trains in its CI configuration (quick family).
 TRAINED_BATCH_SIZES: tuple[int, ...] = quick_values(DEFAULT_BATCH_SIZES)
 
-#: Checkpoint suffixes the explorer accepts.
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
 
 @dataclass(frozen=True)
@@ -41,10 +39,11 @@ class Source:
     Attributes
     ----------
     kind : {"zoo", "file", "trained"}
-        A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint file, or an MLP of
+        A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint (a weight file
+        or a Hugging Face checkpoint folder), or an MLP of
         notebook 09 (:func:`htsr_utils.trained.train_model`, trained on demand).
     name : str
-        Zoo name, checkpoint path, or dataset name.
+        Zoo name, checkpoint path (file or folder), or dataset name.
     weights : str
         ``"pretrained"`` or ``"random"`` for a zoo model; ``""`` otherwise.
     config : TrainConfig or None
@@ -67,18 +66,24 @@ class Source:
         return f"MLP {c.dataset} batch {c.batch_size} ({c.epochs} epochs, seed {c.seed})"
 
     def load(self) -> Weights:
-        """The model (zoo, trained) or state dict (file).
+        """The model (zoo, trained), or the checkpoint's tensors, each read when asked for.
 
         Raises
         ------
         FileNotFoundError, htsr_utils.WeightFileError, htsr_utils.models.files.WeightsUnavailableError
-            As :func:`htsr_utils.models.build.load_model` and :func:`htsr_utils.load_state_dict`.
+            As :func:`htsr_utils.models.build.load_model` and
+            :func:`htsr_utils.engine.checkpoint.open_checkpoint`.
         """
         if self.kind == "zoo":
             return load_model(self.name, self.weights)
         if self.kind == "file":
-            return load_state_dict(self.name)
+            return open_checkpoint(self.name)
         return train_model(self.config).model
+
+    def analyzed(self, weights: Weights) -> Weights | Path:
+        """What :func:`htsr_utils.analyze` reads: a checkpoint by its path (streamed, in its
+        model's layer order and types), anything else as loaded."""
+        return Path(self.name) if self.kind == "file" else weights
 
     def random_init(self) -> nn.Module | None:
         """The same architecture with its random initialisation (zoo models only)."""
@@ -96,12 +101,21 @@ def zoo_source(name: str, weights: str = "random") -> Source:
 
 
 def file_source(path: str | os.PathLike) -> Source:
-    """A ``.pth`` / ``.pt`` / ``.safetensors`` checkpoint (a state dict)."""
+    """A checkpoint: a ``.safetensors`` / ``.pt`` / ``.pth`` / ``.bin`` file or a Hugging Face
+    checkpoint folder; its headers are read at once, so a bad path fails before any work.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, htsr_utils.WeightFileError
+        No such file or folder; a file with another suffix; an unreadable checkpoint.
+    """
     path = Path(path).expanduser()
-    if path.suffix not in CHECKPOINT_SUFFIXES:
-        raise ValueError(f"checkpoint {path}: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.is_file() and path.suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(f"checkpoint {path}: expected a folder or a file ending in "
+                         f"{', '.join(CHECKPOINT_SUFFIXES)}")
+    open_checkpoint(path)
     return Source("file", str(path))
 
 
@@ -121,13 +135,14 @@ def trained_source(dataset: str = "mnist", batch_size: int = 128, seed: int = 0)
 def as_source(model: Source | str | os.PathLike | TrainConfig, weights: str = "random") -> Source:
     """A :class:`Source` from what a user passes to :func:`htsr_utils.explore`.
 
-    A zoo name, a checkpoint path (a string ending in a checkpoint suffix, or any
-    ``os.PathLike``), a :class:`~htsr_utils.trained.TrainConfig`, or a Source as is.
+    A zoo name, a checkpoint path (a string ending in a checkpoint suffix, an existing
+    folder, or any ``os.PathLike``), a :class:`~htsr_utils.experiments.training.TrainConfig`,
+    or a Source as is.
     """
     if isinstance(model, Source):
         return model
     if isinstance(model, TrainConfig):
         return Source("trained", model.dataset, config=model)
-    if isinstance(model, os.PathLike) or str(model).endswith(CHECKPOINT_SUFFIXES):
+    if isinstance(model, os.PathLike) or str(model).endswith(CHECKPOINT_SUFFIXES) or Path(model).is_dir():
         return file_source(model)
     return zoo_source(str(model), weights)
