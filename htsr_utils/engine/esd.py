@@ -159,11 +159,7 @@ def esd_many(
         outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
         _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method, dtype))
     else:
-        outs = []
-        for stack in stacks:
-            outs.append(_esd_torch(stack, method, device, dtype))
-            if progress is not None:
-                progress.update(_stack_cost(stack, method) if count == "work" else stack.shape[0])
+        outs = _esd_torch_many(stacks, method, device, dtype, progress, count)
     for out in outs:
         np.maximum(out, 0.0, out=out)
     return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
@@ -394,6 +390,49 @@ class _Schedule:
 
 
 # --------------------------------------------------------------------------- other devices
+
+
+#: Largest float64 working set (bytes) of one batched solve on a PyTorch device.
+DEVICE_BATCH_BYTES = 1 << 31
+
+
+def _esd_torch_many(stacks: Sequence, method: str, device: str, dtype: type, progress: tqdm | None,
+                    count: str) -> list[np.ndarray]:
+    """:func:`esd_many` on a PyTorch device: the matrices of one shape solved together.
+
+    The stacks of equal ``(N, M)`` (e.g. the four 4096 x 4096 attention matrices of every
+    block of a LLaMA model) are concatenated and solved in batched calls of at most
+    :data:`DEVICE_BATCH_BYTES` each; the results are split back in order.
+    """
+    outs: list[np.ndarray | None] = [None] * len(stacks)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, stack in enumerate(stacks):
+        by_shape.setdefault(tuple(stack.shape[1:]), []).append(i)
+    for (n, m), members in by_shape.items():
+        per_call = max(1, DEVICE_BATCH_BYTES // (8 * (n * m + m * m)))
+        matrices = [(i, j) for i in members for j in range(stacks[i].shape[0])]
+        results: dict[int, list[np.ndarray]] = {i: [] for i in members}
+        for lo in range(0, len(matrices), per_call):
+            part = matrices[lo:lo + per_call]
+            batch = _stack_parts([stacks[i][j] for i, j in part])
+            evals = _esd_torch(batch, method, device, dtype)
+            for (i, _), values in zip(part, evals):
+                results[i].append(values)
+            if progress is not None:
+                work = len(part) * _matrix_cost(n, m, method)
+                progress.update(work if count == "work" else len(part))
+        for i in members:
+            outs[i] = np.stack(results[i])
+    return outs
+
+
+def _stack_parts(parts: list) -> np.ndarray | torch.Tensor:
+    """Matrices of one shape (arrays or tensors) as one ``(k, N, M)`` stack."""
+    if _is_tensor(parts[0]):
+        import torch
+
+        return torch.stack([torch.as_tensor(p) for p in parts])
+    return np.stack([np.asarray(p) for p in parts])
 
 
 def _esd_torch(stack: np.ndarray | torch.Tensor, method: str, device: str, dtype: type) -> np.ndarray:
