@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,25 +18,15 @@ HTSR = [sys.executable, "-m", "htsr_utils.apps.cli"]
 SMALL = ["pytorchcv_fdmobilenet_wd4", "squeezenet1_1"]  # random weights: about a second each
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    """Offline, with empty weight caches and a temporary results cache."""
-    root = tmp_path_factory.mktemp("env")
-    return os.environ | {"HTSR_OFFLINE": "1", "TORCH_HOME": str(root / "torch"),
-                         "HTSR_PYTORCHCV_ROOT": str(root / "pytorchcv"),
-                         "HTSR_RESULTS_DIR": str(root / "results"), "OPENBLAS_NUM_THREADS": "1"}
+def htsr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([*HTSR, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def htsr(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*HTSR, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
-
-
-def test_list_models_through_the_entry_point(env):
+def test_list_models_through_the_entry_point(offline_env):
     entry_point = Path(sys.executable).with_name("htsr")
     if not entry_point.is_file():
         pytest.skip("the htsr console script is not installed")
-    done = subprocess.run([str(entry_point), "list-models", "--family", "VGG"], env=env,
+    done = subprocess.run([str(entry_point), "list-models", "--family", "VGG"], env=offline_env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
@@ -45,9 +34,9 @@ def test_list_models_through_the_entry_point(env):
     assert [row.split()[0] for row in rows] == list_models(family="VGG")
 
 
-def test_analyze_writes_tables_and_plots(env, tmp_path):
+def test_analyze_writes_tables_and_plots(offline_env, tmp_path):
     out = tmp_path / "out"
-    done = htsr("analyze", *SMALL, "--weights", "random", "--out", str(out), "--plot", env=env)
+    done = htsr("analyze", *SMALL, "--weights", "random", "--out", str(out), "--plot", env=offline_env)
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0].split()
     assert header == ["alpha-hat", "alpha-hat*", "log", "norm", "N_alpha", "L"], "no top1: random"
@@ -56,7 +45,7 @@ def test_analyze_writes_tables_and_plots(env, tmp_path):
         table = (out / f"{name}.csv").read_text().splitlines()
         assert table[0].startswith("model,layer,") and len(table) > 2
         assert (out / f"{name}_esd.png").read_bytes().startswith(b"\x89PNG")
-        cached = Path(env["HTSR_RESULTS_DIR"]) / f"{name}__random-seed0__sdm2020"
+        cached = Path(offline_env["HTSR_RESULTS_DIR"]) / f"{name}__random-seed0__sdm2020"
         assert cached.with_suffix(".csv").is_file() and cached.with_suffix(".json").is_file()
     assert (out / "summary.csv").is_file()
 
@@ -73,7 +62,7 @@ BAD_INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def bad_input_runs(env, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+def bad_input_runs(offline_env, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     """All the bad-input commands, started at once (each pays the torch import)."""
     root = tmp_path_factory.mktemp("bad")
     state = load_model(SMALL[0], "random").state_dict()
@@ -81,7 +70,7 @@ def bad_input_runs(env, tmp_path_factory) -> dict[str, subprocess.CompletedProce
     torch.save(state, root / "nan.pt")
     (root / "empty").mkdir()
     paths = {"{nan}": str(root / "nan.pt"), "{empty}": str(root / "empty")}
-    running = {case: subprocess.Popen([*HTSR, *(paths.get(a, a) for a in args)], env=env,
+    running = {case: subprocess.Popen([*HTSR, *(paths.get(a, a) for a in args)], env=offline_env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for case, (args, _, _) in BAD_INPUTS.items()}
     return {case: subprocess.CompletedProcess(p.args, p.wait(timeout=300), *p.communicate())

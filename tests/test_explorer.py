@@ -6,9 +6,7 @@ histogram and model curves are checked against samples and random matrices drawn
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,7 +103,7 @@ def test_xmin_slider_shows_the_candidate_fit(app):
     hand = trace(app.esd, "hand")
     assert hand.visible and hand.meta["alpha"] == pytest.approx(fit.candidates["alpha"][k])
     assert f"{fit.candidates['alpha'][k]:.3f}" in app.hand_readout.value
-    app.table.value = 1  # a new matrix starts at its chosen xmin
+    app.table.value = 1  # another matrix starts at its own chosen xmin
     assert not trace(app.esd, "hand").visible
 
 
@@ -188,11 +186,9 @@ def test_model_without_analyzable_layer_gives_a_message(checkpoint_app, tmp_path
     _bad_input(checkpoint_app, "file", path, "no layer of this model is analyzed")
 
 
-def test_pretrained_weights_unavailable_offline(checkpoint_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("HTSR_OFFLINE", "1")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+def test_pretrained_weights_unavailable_offline(checkpoint_app, offline):
     _bad_input(checkpoint_app, "zoo", ("resnet18", "pretrained"), "URL: https://download.pytorch.org/models/")
-    assert "Put the file at: " + str(tmp_path / "torch") in checkpoint_app.message.value
+    assert "Put the file at: " + str(offline / "torch") in checkpoint_app.message.value
 
 
 def test_failed_fit_shows_its_status(checkpoint_app):
@@ -278,13 +274,11 @@ def test_trained_model_of_notebook_09():
 
 
 @pytest.fixture()
-def kernel():
+def kernel(offline_env):
     """A python3 Jupyter kernel importing this checkout, offline; shut down afterwards."""
     from jupyter_client.manager import start_new_kernel
 
-    root = str(Path(__file__).resolve().parents[1])
-    env = os.environ | {"HTSR_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    manager, client = start_new_kernel(kernel_name="python3", env=offline_env)
     try:
         yield manager, client
     finally:

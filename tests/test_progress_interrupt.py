@@ -1,15 +1,18 @@
-"""Issue 9: the eigenvalue progress bar counts work, and an interrupt stops the workers."""
+"""The eigenvalue progress bar counts work, and an interrupt stops the workers."""
 
 from __future__ import annotations
 
 import _thread
+import importlib
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from htsr_utils import esd_many
+
+#: Seconds after which a wait that should end at once is reported as a hang.
+HANG_S = 120
 
 
 class RecordingBar:
@@ -28,7 +31,7 @@ class RecordingBar:
 
 def test_progress_moves_in_proportion_to_the_work():
     """One large matrix and 40 small ones: the large one is about all the work, and when it
-    is done the bar must say so (counting matrices, it showed 1/41)."""
+    is done the bar must say so (a bar counting matrices would show 1/41)."""
     rng = np.random.default_rng(0)
     large = rng.standard_normal((1200, 1200))
     small = rng.standard_normal((40, 60, 60))
@@ -44,18 +47,39 @@ def _esd_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("htsr-esd-")]
 
 
-def test_interrupt_stops_every_worker_after_its_current_unit():
+def test_interrupt_stops_every_worker_after_its_current_unit(monkeypatch):
+    """Two workers, each held inside its first unit of work while the interrupt arrives.
+
+    The interrupt must reach the caller while both units are still running (it does not wait
+    for them), and once they are let go, each worker ends without starting another unit.
+    """
+    esd_module = importlib.import_module("htsr_utils.engine.esd")  # htsr_utils.engine.esd is the function
+    n_workers = 2
+    monkeypatch.setattr(esd_module, "N_WORKERS", n_workers)
+    started: list[str] = []
+    lock, release = threading.Lock(), threading.Event()
+    gram = esd_module._gram
+
+    def held_unit(stack):
+        with lock:
+            started.append(threading.current_thread().name)
+            if len(started) == n_workers:  # every worker is inside a unit
+                _thread.interrupt_main()
+        if not release.wait(HANG_S):
+            release.set()  # the interrupt never came: let the run finish, and the test fail
+        return gram(stack)
+
+    monkeypatch.setattr(esd_module, "_gram", held_unit)
     rng = np.random.default_rng(1)
-    batches = [rng.standard_normal((400, 400)) for _ in range(400)]  # ~0.02 s per matrix
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        esd_many(batches)
-    interrupted = time.monotonic() - started
-    timer.join()
-    assert interrupted < 0.5 + 2.0, f"KeyboardInterrupt reached the caller after {interrupted:.1f} s"
-    deadline = time.monotonic() + 5.0  # a worker finishes the unit it is in (shared cores)
-    while _esd_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _esd_threads(), "ESD workers still running after the interrupt"
+        esd_many([rng.standard_normal((50, 50)) for _ in range(20)])  # one unit per matrix
+    assert not release.is_set(), f"no interrupt reached the caller within {HANG_S} s"
+    in_their_units = _esd_threads()
+    assert len(in_their_units) == n_workers, "the interrupt waited for the units in progress"
+
+    release.set()
+    for thread in in_their_units:
+        thread.join(HANG_S)
+    assert not _esd_threads(), f"an ESD worker still runs {HANG_S} s after its unit was let go"
+    assert sorted(started) == [f"htsr-esd-{i}" for i in range(n_workers)], \
+        f"units started after the interrupt: {started}"

@@ -1,8 +1,7 @@
-"""Issue 9: the README's examples run as written, offline."""
+"""The README's examples run as written, offline."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,14 +15,6 @@ README = (REPO / "README.md").read_text()
 
 def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
-
-
-@pytest.fixture
-def offline_env(tmp_path) -> dict[str, str]:
-    return os.environ | {"HTSR_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch"),
-                         "HTSR_PYTORCHCV_ROOT": str(tmp_path / "pytorchcv"),
-                         "HTSR_RESULTS_DIR": str(tmp_path / "results"), "PYTHONPATH": str(REPO),
-                         "OPENBLAS_NUM_THREADS": "1"}
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))

@@ -4,13 +4,15 @@ One run (module fixture) of three notebooks, its stderr sent to a log file as in
 ``01_ok`` writes a report and a figure, ``02_fail`` raises, ``03_log`` reads the runner's log
 while it runs.  The tests check the console table, the progress lines, the executed
 notebooks, the HTML pages and the run report page, and that the kernels are shut down
-without a stray interrupt.
+without a stray interrupt.  Last, the offline main job on the real notebook 08, whose models
+are those of every family notebook.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -21,8 +23,10 @@ import pandas as pd
 import pytest
 
 from htsr_utils.apps.reproduce import find_notebooks, write_notebook_report
+from htsr_utils.paper.many import analyze_many
 
 HTSR = [sys.executable, "-m", "htsr_utils.apps.cli"]
+REPO = Path(__file__).resolve().parents[1]
 
 # Keeps a SIGINT handler installed after its cell (ipykernel installs its own only while it
 # handles a message): a signal that reaches the kernel after the notebook ends leaves a file.
@@ -177,30 +181,50 @@ def test_find_notebooks_selects_numbers_and_names(run):
 def test_write_notebook_report_forms(tmp_path):
     assert write_notebook_report("x", ["a"], ["b"]) is None, "run by hand: no report"
     assert not list(tmp_path.iterdir())
-    skipped = pd.DataFrame({"model": ["b", "c"], "reason": ["no file", "bad hash"],
-                            "how_to_fix": ["", ""]})
+    skipped = pd.DataFrame({"model": ["b", "c"], "reason": ["no file.", "bad hash"],
+                            "how_to_fix": ["Put the file at: /w.pth", ""]})
     path = write_notebook_report("x", ["a"], skipped, report_dir=tmp_path)
-    assert json.loads(path.read_text())["skipped"] == [{"model": "b", "reason": "no file"},
-                                                       {"model": "c", "reason": "bad hash"}]
+    assert json.loads(path.read_text())["skipped"] == [
+        {"model": "b", "reason": "no file. Put the file at: /w.pth"}, {"model": "c", "reason": "bad hash"}]
     path = write_notebook_report("y", [], ["b"], report_dir=tmp_path)
     assert json.loads(path.read_text()) == {"computed": [], "skipped": [{"model": "b", "reason": ""}]}
 
 
-@pytest.mark.slow
-def test_family_notebooks_run_offline_when_every_model_is_skipped(tmp_path):
-    """The main job on a machine without pretrained files: every family notebook still runs.
+def _main_job_models(number: str) -> list[str]:
+    """The models notebook ``number`` analyzes in the main job (``quick=False``): its
+    model-list cell (the first code cell that sets ``models``), run here."""
+    notebook = next((REPO / "notebooks").glob(f"{number}_*.ipynb"))
+    cells = [cell.source for cell in nbformat.read(notebook, 4).cells if cell.cell_type == "code"]
+    namespace = {"quick": False}
+    exec(next(c for c in cells if re.search(r"^models = ", c, flags=re.M)), namespace)
+    return list(namespace["models"])
 
-    With ``--weights pretrained`` offline, every model of 01-08 is skipped; each notebook
-    must say so and finish (no figure of nothing), and the report lists the skipped models.
+
+@pytest.mark.usefixtures("offline")
+def test_offline_main_job_names_where_each_weight_file_goes():
+    """Offline, every model of the main job's widest notebook (08, the models of the family
+    notebooks 01-06) is skipped, saying where its weight file goes or that its snapshot has none."""
+    models = _main_job_models("08")
+    skipped = analyze_many(models, "pretrained", snapshot="paper", progress=False).skipped
+    assert list(skipped["model"]) == models
+    where = zip(skipped["model"], skipped["how_to_fix"].str.contains("Put the file at: ")
+                | skipped["reason"].str.contains("no paper-era file is known"))
+    assert [model for model, said in where if not said] == []
+
+
+@pytest.mark.slow
+def test_offline_main_job_skips_every_model_and_finishes(offline_env, tmp_path):
+    """``htsr reproduce`` (pretrained weights, full families) on a machine without weight files.
+
+    Notebook 08 analyzes the models of every family notebook (01-06) at once: it must skip each
+    and still finish.  nbval runs every other notebook, this test runs 08 (``make test``), so
+    each runs once.
     """
-    env = os.environ | {"HTSR_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch"),
-                        "HTSR_PYTORCHCV_ROOT": str(tmp_path / "pytorchcv"),
-                        "HTSR_RESULTS_DIR": str(tmp_path / "results")}
-    only = "01,02,03,04,05,06,07,08"
-    done = subprocess.run([*HTSR, "reproduce", "--quick", "--only", only, "--weights", "pretrained",
-                           "--build-dir", str(tmp_path / "build")],
-                          env=env, capture_output=True, text=True, timeout=1200)
+    build = tmp_path / "build"
+    done = subprocess.run([*HTSR, "reproduce", "--only", "08", "--build-dir", str(build)],
+                          env=offline_env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    for number in only.split(","):
-        report = json.loads(next((tmp_path / "build" / "notebooks").glob(f"{number}_*.report.json")).read_text())
-        assert report["computed"] == [] and report["skipped"], number
+    report = json.loads((build / "notebooks" / "08_summary.report.json").read_text())
+    family_models = {m for number in ("01", "02", "03", "04", "05", "06") for m in _main_job_models(number)}
+    assert report["computed"] == []
+    assert family_models <= {entry["model"] for entry in report["skipped"]}

@@ -164,7 +164,7 @@ def test_unknown_convention_is_rejected():
         weight_matrices(nn.Linear(80, 60), "sdm2021")
 
 
-# --------------------------------------------------------------------------- issue 9
+# --------------------------------------------------------------------------- which tensors are analyzed
 
 
 def _recurrent_and_attention_model() -> nn.Module:

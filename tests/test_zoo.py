@@ -26,19 +26,14 @@ PAPER_FAMILIES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """No test may try the network."""
-    monkeypatch.setenv("HTSR_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")  # no test may try the network
 
 
 @pytest.fixture
-def caches(tmp_path, monkeypatch):
-    """Empty torch hub and pytorchcv caches under tmp_path."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HTSR_PYTORCHCV_ROOT", str(tmp_path / "pytorchcv"))
-    assert Path(torch.hub.get_dir()).is_relative_to(tmp_path)
-    return tmp_path
+def caches(offline) -> Path:
+    """The folder of the empty torch hub and pytorchcv caches."""
+    assert Path(torch.hub.get_dir()).is_relative_to(offline)
+    return offline
 
 
 def expected_cache_file(name: str, root: Path) -> tuple[str, Path]:

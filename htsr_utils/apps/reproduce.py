@@ -93,8 +93,10 @@ def write_notebook_report(
     computed : iterable of str
         Model names.
     skipped : iterable of str, mapping or DataFrame
-        The models skipped: names, ``{name: reason}``, or a table with columns ``model`` and
-        ``reason`` (``ManyResult.skipped`` of :func:`htsr_utils.paper.many.analyze_many`).
+        The models skipped: names, ``{name: reason}``, or a table with columns ``model``,
+        ``reason`` and optionally ``how_to_fix`` (``ManyResult.skipped`` of
+        :func:`htsr_utils.paper.many.analyze_many`: the weight file's URL and where to put it),
+        recorded after the reason.
     report_dir : str or Path, optional
         The notebook's ``report_dir`` parameter, which ``htsr reproduce`` injects.  None (the
         notebook run by hand): nothing is written.
@@ -107,8 +109,9 @@ def write_notebook_report(
     if report_dir is None:
         return None
     if isinstance(skipped, pd.DataFrame):
-        reasons = skipped["reason"] if "reason" in skipped.columns else [""] * len(skipped)
-        skipped = dict(zip(skipped["model"], reasons))
+        texts = skipped.reindex(columns=["reason", "how_to_fix"], fill_value="").fillna("").astype(str)
+        skipped = {model: " ".join(filter(None, text))
+                   for model, text in zip(skipped["model"], texts.itertuples(index=False))}
     elif not isinstance(skipped, Mapping):
         skipped = dict.fromkeys(skipped, "")
     report = {"computed": [str(m) for m in computed],
