@@ -56,7 +56,7 @@ BAD_INPUTS = {
     "unknown convention": (["analyze", "resnet18", "--convention", "sdm2021"], 2, "invalid choice"),
     "missing weights offline": (["analyze", "vgg11"], 1, "Put the file at"),
     "bad weights path": (["analyze", "vgg11", "--weights", "no/such/file.pt"], 2, "no such file"),
-    "NaN weights": (["analyze", SMALL[0], "--weights", "{nan}"], 2, "NaN"),
+    "NaN weights": (["analyze", SMALL[0], "--weights", "{nan}"], 1, "NaN"),  # found by the analysis
     "no notebooks": (["reproduce", "--notebooks-dir", "{empty}"], 2, "no notebooks"),
 }
 

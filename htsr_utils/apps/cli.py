@@ -58,8 +58,9 @@ environment:
                      for an installed package $XDG_CACHE_HOME/htsr/results, ~/.cache/htsr/results)
   TORCH_HOME, HTSR_PYTORCHCV_ROOT   where torchvision / pytorchcv weight files are cached
 
-exit status: 0 success; 1 some models skipped (weights unavailable) or notebooks failed;
-2 bad input or a failed analysis (one line on stderr); 130 interrupted (Ctrl-C)."""
+exit status: 0 success; 1 some models skipped (weights unavailable) or failed (each named
+on stderr; the others' results are written) or notebooks failed; 2 bad input, found before
+any work (one line on stderr); 130 interrupted (Ctrl-C)."""
 
 #: ANSI terminal escape sequences, removed from error messages.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -73,11 +74,8 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by the input, reported as one line with exit status 2."""
     errors: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError)
     registry = sys.modules.get("htsr_utils.models.registry")
-    many = sys.modules.get("htsr_utils.paper.many")
     if registry is not None:
         errors += (registry.UnknownModelError,)
-    if many is not None:
-        errors += (many.ModelAnalysisError,)
     return errors
 
 
@@ -200,9 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, _input_errors()):
             raise
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # unquoted
-        message = "; ".join(line.strip() for line in text.splitlines() if line.strip())
-        print(f"{PROG}: error: {_ANSI.sub('', message)}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(text)}", file=sys.stderr)
         return 2
+
+
+def _one_line(text: str) -> str:
+    """A message on one line, without terminal escape codes."""
+    return _ANSI.sub("", "; ".join(line.strip() for line in text.splitlines() if line.strip()))
 
 
 def _list_models(args: argparse.Namespace) -> int:
@@ -260,30 +262,37 @@ def _analyze(args: argparse.Namespace) -> int:
         try:
             result = analyze_many(args.models, args.weights, args.convention, executor=pool,
                                   progress=args.progress and sys.stderr.isatty(),
-                                  snapshot=args.snapshot)
+                                  snapshot=args.snapshot, errors="collect")
         except KeyboardInterrupt:
             for child in multiprocessing.active_children():  # the pool's workers, before the
                 child.terminate()                           # pool waits for their tasks
             raise
     for row in result.skipped.itertuples():
         print(f"{PROG}: skipped: {row.reason} {row.how_to_fix}", file=sys.stderr)
+    for row in result.failed.itertuples():
+        print(f"{PROG}: failed: {row.model}: {_one_line(row.error)}", file=sys.stderr)
     if result.summary.empty:
         return 1
-    for name, details in result.details.groupby("model", sort=False):
-        write_csv(details, args.out / f"{name}.csv")
-        if args.plot:
-            _plot_esd(name, args.weights, args.convention, args.snapshot, args.out / f"{name}_esd.png")
     summary = result.summary
     if args.weights == "pretrained":  # reported accuracies describe the pretrained files only
         from ..paper.reference_data import join_reference
 
         summary = join_reference(summary, convention=args.convention, snapshot=args.snapshot)
-    write_csv(summary, args.out / "summary.csv", index=True)
+    try:
+        for name, details in result.details.groupby("model", sort=False):
+            write_csv(details, args.out / f"{name}.csv")
+            if args.plot:
+                _plot_esd(name, args.weights, args.convention, args.snapshot, args.out / f"{name}_esd.png")
+        write_csv(summary, args.out / "summary.csv", index=True)
+    except OSError as exc:
+        print(f"{PROG}: error: --out {args.out}: cannot write {exc.filename or 'a file'}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(_summary_text(summary))
     print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}; "
           f"snapshot: {args.snapshot}")
     print(f"per-matrix tables written to {args.out}/")
-    return 1 if len(result.skipped) else 0
+    return 1 if len(result.skipped) or len(result.failed) else 0
 
 
 def _out_dir_problem(out: Path) -> str:
@@ -292,7 +301,14 @@ def _out_dir_problem(out: Path) -> str:
 
     if out.exists() and not out.is_dir():
         return "is an existing file; give a folder"
-    return unwritable_folder_problem(out)
+    problem = unwritable_folder_problem(out)
+    if problem:
+        return problem
+    try:  # some places pass the permission check and still refuse (e.g. /proc as root)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the folder: {exc.strerror or exc}"
+    return ""
 
 
 def _weights_text(weights: str) -> str:

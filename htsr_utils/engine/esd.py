@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at imp
     import torch
     from tqdm import tqdm
 
-__all__ = ["DTYPES", "Precision", "esd", "esd_many"]
+__all__ = ["DTYPES", "Precision", "check_device", "esd", "esd_many"]
 
 #: Python threads sharing the matrices (usable CPUs).
 N_WORKERS: int = N_CPUS
@@ -149,6 +149,7 @@ def esd_many(
     if precision not in DTYPES:
         raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
     dtype = DTYPES[precision]
+    check_device(device)
     stacks = [_tall_stack(batch) for batch in batches]
     if count not in ("matrices", "work"):
         raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
@@ -163,6 +164,30 @@ def esd_many(
     for out in outs:
         np.maximum(out, 0.0, out=out)
     return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
+
+
+def check_device(device: str) -> str:
+    """``device`` if eigenvalues can be computed there: ``"cpu"``, or a PyTorch device present.
+
+    Raises
+    ------
+    ValueError
+        One line naming the device: not a device name, or (``"cuda"``, ``"mps"``) none of that
+        kind is available to PyTorch on this machine.
+    """
+    if device == "cpu":
+        return device
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a device name (e.g. 'cpu', 'cuda', 'cuda:1')") from exc
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(kind)
+    if available is not None and not available():
+        raise ValueError(f"device {device!r}: no {kind.upper()} device is available to PyTorch on this "
+                         "machine; use device='cpu'")
+    return device
 
 
 def _tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

@@ -377,7 +377,7 @@ def _layer_weights(
     n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
     if n_bad:  # checked only on what is analyzed
         raise NonFiniteWeightsError(
-            f"layer {name!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
+            f"layer {name or '<root>'!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
         )
     return LayerWeights(
         layer=name,

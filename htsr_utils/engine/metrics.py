@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
-from .esd import DTYPES, Precision, esd_many
+from .esd import DTYPES, Precision, check_device, esd_many
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
 from .powerlaw_fit import fit_powerlaw
@@ -123,6 +123,7 @@ def analyze_with_esds(
         of a pooled layer.  :func:`fit_eigenvalues` gives the part of it the fit saw.
     """
     conv = get_convention(convention)
+    check_device(device)
     rows: list[dict] = []
     esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
@@ -142,17 +143,24 @@ def analyze_with_esds(
                     rows.append(row)
                     esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
-        reasons = "; ".join(f"{s.layer or '<root>'}: {s.reason}" for s in skipped[:5])
-        raise NoAnalyzableLayersError(
-            f"no layer of this model is analyzed under convention {conv.name!r}"
-            + (f" (skipped: {reasons}{' ...' if len(skipped) > 5 else ''})" if skipped else " (no weights found)")
-        )
+        raise NoAnalyzableLayersError(_nothing_analyzed(conv, rows, skipped))
     details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     details.attrs["convention"] = conv.name
     details.attrs["skipped"] = [vars(s) for s in skipped]
     if precision != "float64":
         details.attrs["precision"] = precision
     return details, esds
+
+
+def _nothing_analyzed(conv: Convention, rows: list[dict], skipped: list[SkippedLayer]) -> str:
+    """Why no matrix of a model was fitted under ``conv``, in one line."""
+    why = [f"{s.layer or '<root>'}: {s.reason}" for s in skipped]
+    small = {row["layer"] or "<root>": row["M"] for row in rows}  # natcomm2021's small matrices
+    why += [f"{layer}: min(N, M) = {m} < {conv.min_dim}, kept for the log spectral norm only"
+            for layer, m in small.items()]
+    detail = f" ({'; '.join(why[:5])}{' ...' if len(why) > 5 else ''})" if why else \
+        " (it holds no tensor of two or more dimensions)"
+    return f"no layer of this model is analyzed under convention {conv.name!r}{detail}"
 
 
 def fit_eigenvalues(esd: np.ndarray, convention: str | Convention = "sdm2020",
@@ -293,15 +301,17 @@ def summarize(details: pd.DataFrame) -> pd.Series | pd.DataFrame:
     Returns
     -------
     Series or DataFrame
-        :data:`SUMMARY_METRICS`: ``alpha_hat`` (mean ``alpha_weighted`` over fitted
+        :data:`SUMMARY_METRICS` (``L`` and ``N_alpha`` integers, the others floats): ``alpha_hat`` (mean ``alpha_weighted`` over fitted
         matrices), ``alpha_hat_star`` (the same without the last layer), ``alpha_mean``,
         ``log_norm``, ``log_spectral_norm`` (for natcomm2021 also over the small matrices
         it skips elsewhere), ``log_alpha_norm``, ``L`` (analyzed layers) and ``N_alpha``
         (fitted matrices).
     """
     if "model" in details.columns:
-        return pd.DataFrame({name: _summary(group) for name, group in details.groupby("model", sort=False)}).T
-    return pd.Series(_summary(details), name=details.attrs.get("model"))
+        groups = details.groupby("model", sort=False)
+        return pd.DataFrame([_summary(group) for _, group in groups],
+                            index=pd.Index([name for name, _ in groups], name="model"))
+    return pd.Series(_summary(details), name=details.attrs.get("model"), dtype=object)
 
 
 def _summary(details: pd.DataFrame) -> dict[str, float]:

@@ -49,10 +49,11 @@ def _load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Pat
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
               for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    if missing or unexpected or shapes:
-        raise CheckpointError(
-            f"{path} does not fit the architecture of {name!r}: missing keys {missing[:5]}, "
-            f"unexpected keys {unexpected[:5]}, shape mismatches (file vs model) {shapes[:5]}")
+    problems = [f"{what} {found[:5]}{' ...' if len(found) > 5 else ''}" for what, found in (
+        ("missing keys", missing), ("unexpected keys", unexpected),
+        ("shape mismatches (file vs model)", shapes)) if found]
+    if problems:
+        raise CheckpointError(f"{path} does not fit the architecture of {name!r}: {', '.join(problems)}")
     model.load_state_dict(state)
 
 

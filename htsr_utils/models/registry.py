@@ -148,8 +148,9 @@ def list_models(family: str | None = None, library: str | None = None) -> list[s
              if (family is None or s.family.casefold() == family.casefold())
              and (library is None or s.library == library)]
     if not names:
-        raise ValueError(f"no model with family={family!r}, library={library!r}; families: "
-                         f"{sorted({s.family for s in _registry().values()})}")
+        asked = " and ".join(f"{k} {v!r}" for k, v in (("family", family), ("library", library)) if v)
+        raise ValueError(f"no model of {asked}; families: "
+                         f"{', '.join(sorted({s.family for s in _registry().values()}))}")
     return names
 
 

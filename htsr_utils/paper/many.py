@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -34,6 +35,8 @@ __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many"]
 
 #: Columns of :attr:`ManyResult.skipped`.
 SKIPPED_COLUMNS = ["model", "reason", "how_to_fix"]
+#: Columns of :attr:`ManyResult.failed`.
+FAILED_COLUMNS = ["model", "error"]
 
 
 class ModelAnalysisError(RuntimeError):
@@ -57,11 +60,15 @@ class ManyResult:
         Models whose weights are unavailable: ``model``, ``reason`` (first line of the
         ``WeightsUnavailableError``), ``how_to_fix`` (its other lines: URL, where to put
         the file).
+    failed : DataFrame
+        Models whose analysis failed for another reason (with ``errors="collect"``):
+        ``model``, ``error`` (``"<exception type>: <message>"``).
     """
 
     details: pd.DataFrame
     summary: pd.DataFrame
     skipped: pd.DataFrame
+    failed: pd.DataFrame
 
 
 def analyze_many(
@@ -73,6 +80,7 @@ def analyze_many(
     results_dir: Path | None = None,
     progress: bool = True,
     snapshot: str = "latest",
+    errors: Literal["raise", "collect"] = "raise",
 ) -> ManyResult:
     """Analyze several zoo models (through the results cache) and summarize them.
 
@@ -96,6 +104,10 @@ def analyze_many(
         Architectures and pretrained files of :func:`htsr_utils.models.build.load_model` (the
         reported accuracies of a snapshot are joined by
         :func:`htsr_utils.paper.reference_data.join_reference`).
+    errors : {"raise", "collect"}, default "raise"
+        What a model that fails (for another reason than unavailable weights) does:
+        ``"raise"`` stops the run with :class:`ModelAnalysisError`; ``"collect"`` lists it in
+        ``failed`` and analyzes the others.
 
     Returns
     -------
@@ -108,9 +120,11 @@ def analyze_many(
         that is not a file, or a results folder that cannot be written (the message names
         ``HTSR_RESULTS_DIR`` when the folder comes from it).
     ModelAnalysisError
-        A model failed for another reason than unavailable weights (the message names
-        it); pending models are cancelled.
+        With ``errors="raise"``, a model failed for another reason than unavailable weights
+        (the message names it); pending models are cancelled.
     """
+    if errors not in ("raise", "collect"):
+        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
     names = list(dict.fromkeys(names))
     conv = get_convention(convention).name
     for name in names:
@@ -122,12 +136,13 @@ def analyze_many(
     task = functools.partial(analyze_cached, weights=weights, convention=conv,
                              results_dir=folder.resolve(), snapshot=snapshot,
                              progress=progress and single)
-    tables, skipped = _collect(names, task, executor, progress and not single)
+    tables, skipped, failed = _collect(names, task, executor, progress and not single, errors)
     details = (pd.concat([tables[n] for n in names if n in tables], ignore_index=True)
                if tables else pd.DataFrame(columns=["model", *DETAIL_COLUMNS]))
     details.attrs = {"convention": conv, "weights": os.fspath(weights), "snapshot": snapshot}
     return ManyResult(details, _summary_table(details, conv, weights, snapshot),
-                      _skipped_table(skipped))
+                      _skipped_table(skipped),
+                      pd.DataFrame(list(failed.items()), columns=FAILED_COLUMNS, dtype="str"))
 
 
 def _collect(
@@ -135,10 +150,13 @@ def _collect(
     task: Callable[[str], pd.DataFrame],
     executor: Executor | None,
     progress: bool,
-) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Run ``task`` per model: tables by model, and WeightsUnavailableError messages."""
+    errors: str,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], dict[str, str]]:
+    """Run ``task`` per model: tables by model, WeightsUnavailableError messages, and (with
+    ``errors="collect"``) the other errors."""
     tables: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     with contextlib.closing(_outcomes(names, task, executor)) as outcomes, \
             tqdm(total=len(names), desc="models", unit="model", disable=not progress) as bar:
         for name, result in outcomes:
@@ -148,9 +166,11 @@ def _collect(
             except WeightsUnavailableError as exc:
                 skipped[name] = str(exc)
             except Exception as exc:
-                raise ModelAnalysisError(f"model {name!r}: {type(exc).__name__}: {exc}") from exc
+                if errors == "raise":
+                    raise ModelAnalysisError(f"model {name!r}: {type(exc).__name__}: {exc}") from exc
+                failed[name] = f"{type(exc).__name__}: {exc}"
             bar.update()
-    return tables, skipped
+    return tables, skipped, failed
 
 
 def _outcomes(
