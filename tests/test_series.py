@@ -1,4 +1,4 @@
-"""Tests of htsr_utils.experiments.series: shared layers, matrix inventory, tables, scores, rule."""
+"""Tests of htsr_utils.experiments.series: shared layers, inventory, tables, scores, rule."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from scipy import stats
 
 from htsr_utils import analyze, summarize
 from htsr_utils.experiments import series as ser
+from htsr_utils.experiments.analysis import PREDICTED_NEGATIVE
 from htsr_utils.experiments.training import TrainConfig, TrainedModel, build_model
 
 DEPTH = ser.Series("toy_depth", "toy", TrainConfig(dataset="mnist1d", arch="cnn1d", depth=2, width=64),
@@ -33,8 +34,9 @@ def test_shared_layers() -> None:
     assert ser.shared_layers(WIDTH) == ["conv1", "conv2", "fc", "out"]  # depth 2: every layer
 
 
-def test_matrix_inventory_counts() -> None:
-    inv = ser.matrix_inventory(DEPTH, ["sdm2020", "ww"])
+def test_series_inventory_counts() -> None:
+    inv = ser.series_inventory(DEPTH, ["sdm2020", "ww"])
+    assert list(inv.columns[:5]) == ["series", "member", "knob_value", "layer", "shared"]
     sdm = inv[inv["convention"] == "sdm2020"].groupby("member", sort=False)["matrices"].sum()
     # sdm2020: 5 slices of 64 x 64 per conv2.., one fc; conv1 and out skipped.
     assert sdm.tolist() == [5 * (d - 1) + 1 for d in (2, 3, 4)]
@@ -71,16 +73,16 @@ def _synthetic(metric_of_acc, seeds=(0, 1, 2)) -> pd.DataFrame:
             value = metric_of_acc(acc) + 0.001 * seed
             rows.append({"series": "s", "convention": "sdm2020", "seed": seed, "knob_value": k,
                          "test_acc": acc + 0.002 * seed, "failed": False}
-                        | {c: value for m in ser.AVERAGED_METRICS for c in (m, f"shared_{m}")})
+                        | {c: value for m in PREDICTED_NEGATIVE for c in (m, f"shared_{m}")})
     return pd.DataFrame(rows)
 
 
-def test_series_summary_against_scipy_and_numpy() -> None:
+def test_series_scores_against_scipy_and_numpy() -> None:
     table = _synthetic(lambda acc: 5 - 3 * acc)
     table.loc[0, "failed"] = True
     table.loc[0, "alpha_hat"] = 100.0  # a failed member must not enter the scores
-    summary = ser.series_summary(table).set_index(["metric", "matrices"])
-    row = summary.loc[("alpha_hat", "all")]
+    scores = ser.series_scores(table).set_index(["metric", "matrices"])
+    row = scores.loc[("alpha_hat", "all")]
     good = table[~table["failed"]]
     tau = stats.kendalltau(good["alpha_hat"], good["test_acc"])
     assert row["n"] == 11 and row["n_failed"] == 1
@@ -91,9 +93,9 @@ def test_series_summary_against_scipy_and_numpy() -> None:
     assert row["rmse"] == pytest.approx(np.sqrt(np.mean(residuals**2)))
     assert row["tau_seed_min"] == row["tau_seed_max"] == -1.0 and row["seeds_negative"] == 3
     assert row["verdict"] == "confirmed"
-    assert len(summary) == 2 * len(ser.AVERAGED_METRICS)
+    assert len(scores) == 2 * len(PREDICTED_NEGATIVE)
 
-    reversed_ = ser.series_summary(_synthetic(lambda acc: 3 * acc))
+    reversed_ = ser.series_scores(_synthetic(lambda acc: 3 * acc))
     assert (reversed_["verdict"] == "contradicted").all()
 
 
@@ -106,12 +108,3 @@ def test_quick_configs_and_one_recipe() -> None:
         middle = s.values[len(s.values) // 2]
         assert [getattr(c, s.knob) for c in quick] == [s.values[0], middle, s.values[-1]]
         assert all(c.seed == 0 and c.epochs == max(1, s.base.epochs // 3) for c in quick)
-
-
-def test_plot_series_draws_every_point(tmp_path) -> None:
-    table = ser.series_table(_members(DEPTH, [0.8, 0.9, 0.3]), DEPTH, "sdm2020")
-    fig = ser.plot_series(table)
-    top, bottom = fig.axes[0], fig.axes[1]
-    assert len(top.lines[0].get_xdata()) == 2  # the two members that trained, joined
-    assert top.lines[1].get_marker() == "x"  # the failed one, flagged
-    assert "test accuracy (%)" in top.get_ylabel() and "shared" in bottom.get_xlabel()

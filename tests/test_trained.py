@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,8 +16,7 @@ from htsr_utils.engine.random_matrix import permute_entries
 from htsr_utils.experiments import architectures, datasets
 from htsr_utils.experiments import training as trained
 from htsr_utils.experiments.datasets import load_dataset
-from htsr_utils.experiments.trained_family import family_table
-from htsr_utils.experiments.training import TrainConfig, train_family, train_model
+from htsr_utils.experiments.training import TrainConfig, knob_configs, train_model
 from htsr_utils.paper.regression import rank_correlations
 
 # Tiny but real: two passes with small batches reach ~0.87 test accuracy on MNIST.
@@ -116,25 +117,33 @@ def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch) -> None:
     assert trained._load(TINY, tmp_path) is None
 
 
-def test_train_family_and_table(tmp_path) -> None:
-    base = dataclasses.replace(TINY, width=32, epochs=3)
-    models = train_family(
-        "mnist1d", values=(64, 128, 256, 512), seeds=(0, 1), base=base,
-        cache_dir=tmp_path, progress=False, quick=True,
-    )
-    assert [m.config.batch_size for m in models] == [64, 256, 512]
-    assert all(m.config.epochs == 1 and m.config.seed == 0 for m in models)
-    table = family_table(models, lambda model: {"n_params": sum(p.numel() for p in model.parameters())})
-    assert list(table.columns) == [
-        "dataset", "knob", "knob_value", "seed", "train_acc", "test_acc", "n_params",
-    ]
-    assert table["knob_value"].tolist() == [64, 256, 512]
-    assert (table["dataset"] == "mnist1d").all()
+def test_entry_files_and_sidecar(tmp_path) -> None:
+    first = train_model(TINY, tmp_path)
+    stem = f"mnist-{TINY.cache_key()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.json", f"{stem}.pt"]
+    meta = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert meta["pt_sha256"] == hashlib.sha256((tmp_path / f"{stem}.pt").read_bytes()).hexdigest()
+    assert meta["config"] == dataclasses.asdict(TINY) and meta["test_acc"] == first.test_acc
+    # Weights the sidecar does not vouch for (another run, a torn copy) are not used.
+    (tmp_path / f"{stem}.pt").write_bytes((tmp_path / f"{stem}.pt").read_bytes()[:-1])
+    assert trained._load(TINY, tmp_path) is None
+    assert not train_model(TINY, tmp_path).from_cache
+    assert trained._load(TINY, tmp_path) is not None
 
 
-def test_train_family_rejects_unknown_knob(tmp_path) -> None:
+def test_knob_configs_vary_one_field() -> None:
+    configs = knob_configs(TINY, "width", (32, 64, 128, 256), seeds=(0, 1))
+    assert [(c.width, c.seed) for c in configs[:3]] == [(32, 0), (32, 1), (64, 0)]
+    assert all(c.knob == "width" and c.batch_size == TINY.batch_size for c in configs)
+    quick = knob_configs(TINY, "width", (32, 64, 128, 256), seeds=(0, 1), quick=True)
+    assert [c.width for c in quick] == [32, 128, 256]
+    assert all(c.seed == 0 and c.epochs == 1 for c in quick)
+
+
+@pytest.mark.parametrize("knob", ["dropout", "dataset", "seed"])
+def test_knob_configs_reject_a_field_that_may_not_vary(knob) -> None:
     with pytest.raises(ValueError, match="knob"):
-        train_family("mnist", knob="dropout", cache_dir=tmp_path, progress=False)
+        knob_configs(TINY, knob, (1, 2), seeds=(0,))
 
 
 def test_permute_entries_keeps_values() -> None:

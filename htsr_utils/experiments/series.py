@@ -2,10 +2,10 @@
 
 Martin & Mahoney's claim is about series of architectures (VGG11 -> VGG19): within a series,
 the model with the smaller alpha-hat has the higher test accuracy.  This module trains such
-series on offline data with :mod:`htsr_utils.experiments.training` (deterministic, cached), analyzes every
-member with :func:`htsr_utils.analyze` / :func:`htsr_utils.summarize`, and scores each metric
-against test accuracy as notebook 08 does (:func:`htsr_utils.paper.regression.ols_fit`, Kendall's
-tau with its p-value).
+series on offline data with :mod:`~htsr_utils.experiments.training` (deterministic, cached),
+analyzes every member (:mod:`~htsr_utils.experiments.analysis`), and scores each metric
+against test accuracy as notebook 08 does (:func:`htsr_utils.paper.regression.ols_fit`,
+Kendall's tau with its p-value).
 
 Composition versus training
 ---------------------------
@@ -26,50 +26,48 @@ flagged, and is left out of the statistics (counted in ``n_failed``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.layers import NoAnalyzableLayersError, NonFiniteWeightsError, weight_matrices
-from ..engine.metrics import SUMMARY_METRICS, analyze, summarize
-from ..engine.parallel import one_thread_per_call
 from ..paper.regression import MIN_GROUP_SIZE, kendall_tau, ols_fit, verdict
+from .analysis import (
+    OK,
+    PREDICTED_NEGATIVE,
+    analyze_models,
+    layer_inventory,
+    metrics_table,
+    summary_metrics,
+    weight_layers,
+)
 from .datasets import load_dataset
 from .training import (
     DEFAULT_CACHE_DIR,
     TrainConfig,
     TrainedModel,
     build_model,
-    quick_settings,
+    knob_configs,
     train_models,
 )
 
 __all__ = [
-    "AVERAGED_METRICS",
     "MIN_TRAIN_ACC",
     "RECIPE",
     "SERIES",
     "Series",
-    "matrix_inventory",
     "member_name",
-    "plot_series",
     "series_configs",
-    "series_summary",
+    "series_inventory",
+    "series_scores",
     "series_table",
     "shared_layers",
     "train_series",
 ]
 
-#: Per-model averages the theory predicts to fall as test accuracy rises.
-AVERAGED_METRICS: tuple[str, ...] = (
-    "alpha_hat", "alpha_hat_star", "alpha_mean", "log_norm", "log_spectral_norm", "log_alpha_norm",
-)
 #: A member whose train accuracy is below this failed to train (chance is 0.1).
 MIN_TRAIN_ACC = 0.5
 
@@ -144,11 +142,7 @@ def series_configs(series: Series, seeds: Sequence[int], quick: bool = False) ->
     -------
     list of TrainConfig
     """
-    values, base = series.values, series.base
-    if quick:
-        values, seeds, base = quick_settings(values, seeds, base)
-    return [dataclasses.replace(base, knob=series.knob, seed=seed, **{series.knob: value})
-            for value in values for seed in seeds]
+    return knob_configs(series.base, series.knob, series.values, seeds, quick=quick)
 
 
 def train_series(
@@ -164,9 +158,9 @@ def train_series(
     quick : bool, default False
         See :func:`series_configs`.
     cache_dir : pathlib.Path
-        Model cache of :func:`htsr_utils.trained.train_model`.
+        Model cache of :func:`~htsr_utils.experiments.training.train_model`.
     workers : int, default 1
-        Training processes (:func:`htsr_utils.trained.train_models`); the weights do not
+        Training processes (:func:`~htsr_utils.experiments.training.train_models`); the weights do not
         depend on it.
 
     Returns
@@ -188,45 +182,30 @@ def _untrained(config: TrainConfig) -> torch.nn.Module:
 
 def shared_layers(series: Series) -> list[str]:
     """Names of the weight layers that every member of ``series`` has, in model order."""
-    names = [[name for name, module in _untrained(config).named_modules() if hasattr(module, "weight")]
-             for config in series_configs(series, seeds=(0,))]
+    names = [weight_layers(_untrained(config)) for config in series_configs(series, seeds=(0,))]
     return [name for name in names[0] if all(name in other for other in names[1:])]
 
 
-def matrix_inventory(series: Series, conventions: Sequence[str] = ("sdm2020", "ww")) -> pd.DataFrame:
-    """Which matrices each member contributes under each convention.
+def series_inventory(series: Series, conventions: Sequence[str] = ("sdm2020", "ww")) -> pd.DataFrame:
+    """:func:`~htsr_utils.experiments.analysis.layer_inventory` of every member of ``series``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per member, layer and convention: ``series, member, knob_value, layer, shared,
-        convention, matrices`` (how many matrices the layer contributes, 0 when skipped), ``shape`` (N x M
-        of each) and ``skipped`` (the reason, when skipped).
+        One row per member, convention and layer: ``series, member, knob_value, layer,
+        shared`` (whether the layer is one of :func:`shared_layers`), then the columns of
+        ``layer_inventory`` (``out_dim, in_dim, convention, matrices, shape, skipped``).
     """
-    shared = set(shared_layers(series))
-    rows = []
+    shared = shared_layers(series)
+    parts = []
     for config in series_configs(series, seeds=(0,)):
-        model = _untrained(config)
-        layers = [name for name, module in model.named_modules() if hasattr(module, "weight")]
-        for convention in conventions:
-            extraction = weight_matrices(model, convention)
-            reasons = {s.layer: s.reason for s in extraction.skipped}
-            for layer in layers:
-                kept = [m for m in extraction.matrices if m.layer == layer]
-                rows.append({"series": series.name, "member": member_name(config),
-                             "knob_value": getattr(config, series.knob), "layer": layer,
-                             "shared": layer in shared, "convention": convention,
-                             "matrices": len(kept),
-                             "shape": f"{kept[0].N} x {kept[0].M}" if kept else "",
-                             "skipped": "" if kept else reasons.get(layer, "below min dim")})
-    return pd.DataFrame(rows)
-
-
-def _averages(details: pd.DataFrame | None, prefix: str) -> dict[str, float]:
-    if details is None or not len(details):
-        return {prefix + m: np.nan for m in SUMMARY_METRICS}
-    summary = summarize(details)
-    return {prefix + m: summary[m] for m in SUMMARY_METRICS}
+        inventory = layer_inventory(_untrained(config), conventions)
+        inventory.insert(0, "series", series.name)
+        inventory.insert(1, "member", member_name(config))
+        inventory.insert(2, "knob_value", getattr(config, series.knob))
+        inventory.insert(4, "shared", inventory["layer"].isin(shared))
+        parts.append(inventory)
+    return pd.concat(parts, ignore_index=True)
 
 
 def series_table(
@@ -246,38 +225,27 @@ def series_table(
     -------
     pandas.DataFrame
         Columns ``series, member, knob, knob_value, depth, width, seed, train_acc, test_acc,
-        failed, status, convention``, then :data:`~htsr_utils.metrics.SUMMARY_METRICS` over
+        failed, status, convention``, then :data:`~htsr_utils.engine.metrics.SUMMARY_METRICS` over
         all analyzed matrices, then the same with prefix ``shared_`` over the matrices of
         :func:`shared_layers`.  ``failed`` follows the rule of the module docstring;
         ``status`` says why (``"ok"`` otherwise).
     """
     shared = shared_layers(series)
     rows = []
-    with one_thread_per_call():
-        for m in models:
-            c = m.config
-            status = "ok"
-            details = None
-            try:
-                details = analyze(m.model, convention)
-            except (NonFiniteWeightsError, NoAnalyzableLayersError) as exc:
-                status = type(exc).__name__
-            if status == "ok" and m.train_acc < MIN_TRAIN_ACC:
-                status = f"train accuracy {m.train_acc:.2f} < {MIN_TRAIN_ACC}"
-            rows.append({"series": series.name, "member": member_name(c), "knob": series.knob,
-                         "knob_value": getattr(c, series.knob), "depth": c.depth, "width": c.width,
-                         "seed": c.seed, "train_acc": m.train_acc, "test_acc": m.test_acc,
-                         "failed": status != "ok", "status": status, "convention": convention}
-                        | _averages(details, "")
-                        | _averages(None if details is None else details[details["layer"].isin(shared)],
-                                    "shared_"))
-    table = pd.DataFrame(rows)
-    for count in ("L", "N_alpha", "shared_L", "shared_N_alpha"):
-        table[count] = table[count].astype("Int64")
-    return table
+    for m, (details, status) in zip(models, analyze_models([m.model for m in models], convention)):
+        c = m.config
+        if status == OK and m.train_acc < MIN_TRAIN_ACC:
+            status = f"train accuracy {m.train_acc:.2f} < {MIN_TRAIN_ACC}"
+        rows.append({"series": series.name, "member": member_name(c), "knob": series.knob,
+                     "knob_value": getattr(c, series.knob), "depth": c.depth, "width": c.width,
+                     "seed": c.seed, "train_acc": m.train_acc, "test_acc": m.test_acc,
+                     "failed": status != OK, "status": status, "convention": convention}
+                    | summary_metrics(details)
+                    | summary_metrics(None if details is None else details[details["layer"].isin(shared)], "shared_"))
+    return metrics_table(rows, prefixes=("", "shared_"))
 
 
-def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRICS) -> pd.DataFrame:
+def series_scores(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGATIVE) -> pd.DataFrame:
     """Notebook 08's scores per series, convention and metric, over all and shared matrices.
 
     Parameters
@@ -315,53 +283,3 @@ def series_summary(table: pd.DataFrame, metrics: Sequence[str] = AVERAGED_METRIC
                              "seeds_negative": sum(t < 0 for t in per_seed),
                              "verdict": verdict(tau, p)})
     return pd.DataFrame(rows)
-
-
-def plot_series(
-    table: pd.DataFrame, metric: str = "alpha_hat", label: str = r"$\hat\alpha$",
-) -> plt.Figure:
-    """Test accuracy against ``metric``: one column per series, rows all / shared matrices.
-
-    Each seed is one line joining the members in series order (depth or width), every member
-    labelled with its knob value; failed members are drawn as red crosses.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Rows of :func:`series_table` for one convention.
-    metric : str, default "alpha_hat"
-        Column on the x axis (its ``shared_`` twin on the second row).
-    label : str
-        Axis label of the metric (dimensionless).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    names = list(dict.fromkeys(table["series"]))
-    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 7.0), squeeze=False,
-                             layout="constrained")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for col, name in enumerate(names):
-        group = table[table["series"] == name]
-        knob = group["knob"].iloc[0]
-        for row, (column, which) in enumerate(((metric, "all analyzed matrices"),
-                                               (f"shared_{metric}", "shared matrices only"))):
-            ax = axes[row, col]
-            for i, (seed, runs) in enumerate(group.groupby("seed")):
-                runs = runs.sort_values("knob_value")
-                ok = runs[~runs["failed"]]
-                ax.plot(ok[column], 100 * ok["test_acc"], marker="o", ms=5, color=colors[i % len(colors)],
-                        label=f"seed {seed}")
-                for _, r in runs.iterrows():
-                    ax.annotate(f"{r['knob_value']}", (r[column], 100 * r["test_acc"]), fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")
-                bad = runs[runs["failed"]]
-                if len(bad):
-                    ax.plot(bad[column], 100 * bad["test_acc"], "x", color="red", ms=9, mew=2,
-                            label="failed to train" if i == 0 else None)
-            ax.set_xlabel(f"{label} ({which})")
-            ax.set_ylabel("test accuracy (%)")
-            ax.set_title(f"{name} (labels: {knob})", fontsize=9)
-            ax.legend(fontsize=7)
-    return fig

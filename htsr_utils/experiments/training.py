@@ -4,8 +4,9 @@ Martin & Mahoney show that training knobs such as the batch size (at a fixed lea
 a fixed number of epochs) change how heavy-tailed the layer weight spectra become.  A
 :class:`TrainConfig` says what to train (dataset, architecture, knobs, seed);
 :func:`train_model` trains it on the CPU with one thread, bitwise reproducibly, and keeps it
-in a cache on disk; :func:`train_family` varies one knob over values and seeds.  The datasets
-are in :mod:`~htsr_utils.experiments.datasets`, the architectures in
+in a cache on disk (:mod:`htsr_utils.storage.entries`); :func:`train_models` trains several,
+in worker processes; :func:`knob_configs` varies one knob over values and seeds.  The
+datasets are in :mod:`~htsr_utils.experiments.datasets`, the architectures in
 :mod:`~htsr_utils.experiments.architectures`.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -22,11 +24,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..engine.parallel import process_pool
 from ..storage import paths
-from ..storage.fileio import atomic_write
+from ..storage.entries import read_entry, write_entry
 from .architectures import ARCHITECTURES, build_cnn1d, build_mlp, build_vgg2d
 from .datasets import DATASETS, Dataset, load_dataset
 
@@ -39,17 +40,19 @@ __all__ = [
     "TrainedModel",
     "build_model",
     "default_config",
+    "knob_configs",
     "quick_settings",
     "quick_values",
-    "train_family",
     "train_model",
     "train_models",
 ]
 
 DEFAULT_CACHE_DIR = paths.trained_models_dir()
+#: Batch sizes of notebook 09's knob sweep (Martin & Mahoney's batch-size experiment).
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+#: Training seeds of every configuration.
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-# Epochs of the default family per dataset (lr 0.2): MNIST-1D is harder and cheaper per epoch.
+# Epochs of the MLP of notebook 09 per dataset (lr 0.2): MNIST-1D is harder and cheaper per epoch.
 DEFAULT_EPOCHS: dict[str, int] = {"mnist": 30, "mnist1d": 60}
 # Bump when the training procedure changes, so stale cache entries are never reused.
 _CACHE_VERSION = 1
@@ -67,8 +70,8 @@ class TrainConfig:
     dataset : str
         One of :data:`DATASETS`.
     knob : str
-        Name of the field varied across the family (e.g. ``"batch_size"``); informational, it
-        does not enter the cache key.
+        Name of the field varied across a knob sweep or an architecture series (e.g.
+        ``"batch_size"``); informational, it does not enter the cache key.
     batch_size : int
         Mini-batch size (the last, smaller batch of an epoch is kept).
     lr : float
@@ -257,35 +260,35 @@ def _fit(config: TrainConfig, data: Dataset) -> nn.Sequential:
     return model.eval()
 
 
-def _cache_paths(config: TrainConfig, cache_dir: Path) -> tuple[Path, Path]:
-    """Weights file and metadata file of one cache entry."""
-    stem = f"{config.dataset}-{config.cache_key()}"
-    return cache_dir / f"{stem}.pt", cache_dir / f"{stem}.json"
+def _cache_stem(config: TrainConfig) -> str:
+    """File name, without suffix, of the cache entry of ``config``."""
+    return f"{config.dataset}-{config.cache_key()}"
 
 
 def _save(result: TrainedModel, in_features: int, cache_dir: Path) -> None:
-    """Store weights first, metadata last; the metadata file marks a complete entry."""
-    weights_path, meta_path = _cache_paths(result.config, cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    """Store the weights, then the sidecar that vouches for them (:mod:`htsr_utils.storage.entries`)."""
+    buffer = io.BytesIO()
+    torch.save(result.model.state_dict(), buffer)
     meta = {
+        "cache_key": result.config.cache_key(),
         "config": dataclasses.asdict(result.config),
         "in_features": in_features,
         "train_acc": result.train_acc,
         "test_acc": result.test_acc,
         "train_seconds": result.train_seconds,
+        "torch_version": torch.__version__,
     }
-    atomic_write(weights_path, lambda p: torch.save(result.model.state_dict(), p))
-    atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    write_entry(cache_dir, _cache_stem(result.config), {"pt": buffer.getvalue()}, meta)
 
 
 def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
-    """Return the cached model for ``config``, or ``None`` if no complete entry exists."""
-    weights_path, meta_path = _cache_paths(config, cache_dir)
-    if not (meta_path.exists() and weights_path.exists()):
+    """Return the cached model for ``config``, or ``None`` if no complete entry vouches for it."""
+    entry = read_entry(cache_dir, _cache_stem(config), ("pt",), {"cache_key": config.cache_key()})
+    if entry is None:
         return None
-    meta = json.loads(meta_path.read_text())
+    meta, files = entry
     model = build_model(config, meta["in_features"])
-    model.load_state_dict(torch.load(weights_path, weights_only=True))
+    model.load_state_dict(torch.load(io.BytesIO(files["pt"]), weights_only=True))
     return TrainedModel(
         model=model.eval(),
         config=config,
@@ -304,8 +307,10 @@ def train_model(config: TrainConfig, cache_dir: Path = DEFAULT_CACHE_DIR) -> Tra
     config : TrainConfig
         What to train.
     cache_dir : pathlib.Path, default ``data/trained_models``
-        Directory of cache entries ``<dataset>-<key>.pt`` and ``<dataset>-<key>.json``.
-        Both are written atomically; an interrupted write leaves no entry behind.
+        Directory of cache entries ``<dataset>-<key>.pt`` (the state dict) and
+        ``<dataset>-<key>.json`` (its sidecar: configuration, accuracies, training time and
+        the SHA-256 of the ``.pt``), written and read by :mod:`htsr_utils.storage.entries`:
+        an interrupted write leaves no entry behind.
 
     Returns
     -------
@@ -397,40 +402,29 @@ def quick_settings(values: Sequence, seeds: Sequence[int],
     return quick_values(values), tuple(seeds)[:1], dataclasses.replace(base, epochs=max(1, base.epochs // 3))
 
 
-def train_family(
-    dataset: str,
-    knob: str = "batch_size",
-    values: Sequence = DEFAULT_BATCH_SIZES,
-    seeds: Sequence[int] = DEFAULT_SEEDS,
-    base: TrainConfig | None = None,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
-    progress: bool = True,
-    quick: bool = False,
-) -> list[TrainedModel]:
-    """Train (or load) one model per value of ``knob`` and per seed.
+def knob_configs(
+    base: TrainConfig, knob: str, values: Sequence, seeds: Sequence[int], quick: bool = False,
+) -> list[TrainConfig]:
+    """One configuration per value of ``knob`` and per seed, every other field from ``base``.
 
     Parameters
     ----------
-    dataset : str
-        One of :data:`DATASETS`; overrides ``base.dataset``.
-    knob : str, default "batch_size"
-        The :class:`TrainConfig` field to vary, e.g. ``"batch_size"``, ``"lr"`` or ``"width"``.
-    values : sequence, default (16, 32, 64, 128, 256, 512)
+    base : TrainConfig
+        Settings of every other field.
+    knob : str
+        The :class:`TrainConfig` field to vary, e.g. ``"batch_size"``, ``"lr"``, ``"width"``
+        or ``"depth"``; also recorded as each configuration's ``knob``.
+    values : sequence
         Values of ``knob``.
-    seeds : sequence of int, default (0, 1, 2)
+    seeds : sequence of int
         Training seeds per value.
-    base : TrainConfig, optional
-        Settings of every other field; defaults to :func:`default_config` of ``dataset``.
-    cache_dir : pathlib.Path, default ``data/trained_models``
-        Model cache, see :func:`train_model`.
-    progress : bool, default True
-        Show a tqdm progress bar.
     quick : bool, default False
-        Smoke-test mode: first, middle and last value, first seed, a third of the epochs.
+        Smoke test (:func:`quick_settings`): first, middle and last value, first seed, a
+        third of the epochs.
 
     Returns
     -------
-    list of TrainedModel
+    list of TrainConfig
         Ordered by value, then seed.
 
     Raises
@@ -438,16 +432,9 @@ def train_family(
     ValueError
         If ``knob`` is not a field of :class:`TrainConfig` that may vary.
     """
-    base = default_config(dataset) if base is None else base
     allowed = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "knob", "seed"}
     if knob not in allowed:
         raise ValueError(f"knob must be one of {sorted(allowed)}, got {knob!r}")
     if quick:
         values, seeds, base = quick_settings(values, seeds, base)
-    configs = [
-        dataclasses.replace(base, dataset=dataset, knob=knob, seed=seed, **{knob: value})
-        for value in values
-        for seed in seeds
-    ]
-    bar = tqdm(configs, desc=f"{dataset} {knob}", disable=not progress)
-    return [train_model(config, cache_dir) for config in bar]
+    return [dataclasses.replace(base, knob=knob, seed=seed, **{knob: value}) for value in values for seed in seeds]

@@ -14,12 +14,12 @@ One entry per model, weights and convention, in ``results_dir``:
     column dtypes and ``DataFrame.attrs``.
 
 The weights tag is ``pretrained``, ``random-seed<seed>`` or ``file-<sha256[:16]>`` for a
-checkpoint file.  An entry is used only when its sidecar matches the current weights,
-convention, package version and engine code, and the CSV bytes match the SHA-256 the
-sidecar records (and, when the ESDs are asked for, the ``.npz`` bytes theirs); anything
-else (a missing or truncated file, files from different runs) is a miss and is recomputed.
-The files are written atomically (:func:`htsr_utils.storage.fileio.atomic_write`), the CSV first,
-then the ``.npz``, then the sidecar that vouches for both.
+checkpoint file.  Entries are written and read by :mod:`htsr_utils.storage.entries`: the CSV,
+then the ``.npz``, then the sidecar that vouches for both, each atomically.  An entry is used
+only when its sidecar matches the current weights, convention, package version and engine
+code, and the CSV bytes match the SHA-256 the sidecar records (and, when the ESDs are asked
+for, the ``.npz`` bytes theirs); anything else (a missing or truncated file, files from
+different runs) is a miss and is recomputed.
 
 The default ``results_dir`` is ``data/results`` in a checkout of the compendium, else (an
 installed package) ``$XDG_CACHE_HOME/htsr/results`` (``~/.cache/htsr/results``); the
@@ -28,11 +28,9 @@ environment variable ``HTSR_RESULTS_DIR`` overrides both.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import hashlib
 import io
-import json
 import os
 from pathlib import Path
 
@@ -46,7 +44,8 @@ from ..models.build import load_model, model_weights_sha256
 from ..models.paper_era import paper_architecture_change
 from ..models.registry import get_spec
 from ..storage import paths
-from ..storage.fileio import atomic_write, unwritable_folder_problem
+from ..storage.entries import read_entry, write_entry
+from ..storage.fileio import unwritable_folder_problem
 from ..storage.paths import RESULTS_DIR_VARIABLE
 from ..version import __version__
 
@@ -185,18 +184,16 @@ def _cached(name: str, weights: str, convention: str, *, results_dir: Path | Non
     tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
     stem = f"{name}__{tag}__{conv}"
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
-    files = {suffix: folder / f"{stem}.{suffix}" for suffix in ("csv", "npz", "json")}
     key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
            "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
-    cached = _read_entry(files, key, with_esds)
+    cached = _read(folder, stem, key, with_esds)
     if cached is not None:
         return cached
     details, esds = analyze_with_esds(load_model(name, weights, snapshot=snapshot, seed=seed), conv,
                                       device, progress=progress)
     details.insert(0, "model", name)
     details.attrs["model"] = name
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_entry(details, esds, files, key | {"model": name, "weights": str(weights), "device": device})
+    _write(details, esds, folder, stem, key | {"model": name, "weights": str(weights), "device": device})
     return details, esds
 
 
@@ -222,46 +219,33 @@ def _weights_tag(weights: str | os.PathLike, seed: int, sha256: str) -> str:
     return f"file-{sha256[:16]}"
 
 
-def _read_entry(
-    paths: dict[str, Path], key: dict[str, str], with_esds: bool
+def _read(
+    folder: Path, stem: str, key: dict[str, str], with_esds: bool
 ) -> tuple[pd.DataFrame, list[np.ndarray] | None] | None:
     """The cached table (and ESDs) if the entry is complete and matches ``key``, else None."""
-    try:
-        meta = json.loads(paths["json"].read_text())
-        data = paths["csv"].read_bytes()
-        npz = paths["npz"].read_bytes() if with_esds else b""
-    except (OSError, ValueError):
+    entry = read_entry(folder, stem, ("csv", "npz") if with_esds else ("csv",), key)
+    if entry is None:
         return None
-    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in key.items()):
-        return None
-    if hashlib.sha256(data).hexdigest() != meta.get("csv_sha256"):
-        return None
-    if with_esds and hashlib.sha256(npz).hexdigest() != meta.get("npz_sha256"):
-        return None
-    details = pd.read_csv(io.BytesIO(data), dtype=meta["dtypes"], keep_default_na=False,
+    meta, files = entry
+    details = pd.read_csv(io.BytesIO(files["csv"]), dtype=meta["dtypes"], keep_default_na=False,
                           na_values=[_NA])
     details.attrs.update(meta["attrs"])
     if not with_esds:
         return details, None
-    with np.load(io.BytesIO(npz)) as arrays:
+    with np.load(io.BytesIO(files["npz"])) as arrays:
         esds = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
     return (details, esds) if len(esds) == len(details) else None
 
 
-def _write_entry(details: pd.DataFrame, esds: list[np.ndarray], paths: dict[str, Path], meta: dict) -> None:
-    """Write the CSV, the ESDs, then the sidecar that vouches for both, each atomically."""
-    data = details.to_csv(index=False, na_rep=_NA, lineterminator="\n").encode()
+def _write(details: pd.DataFrame, esds: list[np.ndarray], folder: Path, stem: str, meta: dict) -> None:
+    """Write the CSV, the ESDs, then the sidecar that vouches for both."""
     buffer = io.BytesIO()
     np.savez(buffer, *esds)
-    npz = buffer.getvalue()
+    files = {"csv": details.to_csv(index=False, na_rep=_NA, lineterminator="\n").encode(),
+             "npz": buffer.getvalue()}
     meta = meta | {
-        "csv_sha256": hashlib.sha256(data).hexdigest(),
-        "npz_sha256": hashlib.sha256(npz).hexdigest(),
         "torch_version": torch.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "dtypes": {column: str(dtype) for column, dtype in details.dtypes.items()},
         "attrs": details.attrs,
     }
-    atomic_write(paths["csv"], data)
-    atomic_write(paths["npz"], npz)
-    atomic_write(paths["json"], json.dumps(meta, indent=1).encode())
+    write_entry(folder, stem, files, meta)

@@ -281,7 +281,7 @@ def rank_correlations(
     Parameters
     ----------
     table : pandas.DataFrame
-        One row per model (e.g. :func:`htsr_utils.experiments.trained_family.family_table`).
+        One row per model (e.g. :func:`htsr_utils.experiments.sweep.sweep_metrics`).
     metrics : sequence of str
         Columns to correlate; rows where the metric or target is NaN are dropped per metric.
     target : str, default "test_acc"

@@ -1,1 +1,2 @@
-"""Where the compendium's files live (:mod:`.paths`) and how they are written (:mod:`.fileio`)."""
+"""Where the compendium's files live (:mod:`.paths`), how they are written (:mod:`.fileio`), and
+the one design of an on-disk cache entry (:mod:`.entries`)."""

@@ -45,9 +45,10 @@ def data_dir() -> Path:
     return _PACKAGE / "data"
 
 
-def figures_dir() -> Path:
-    """Where figures and result tables are written: ``<repo>/figures``."""
-    return _ROOT / "figures"
+def figures_dir(folder: str | os.PathLike | None = None) -> Path:
+    """Where figures and result tables are written: ``folder`` if given (a notebook's
+    ``figures_dir`` parameter), else ``<repo>/figures``."""
+    return Path(folder) if folder else _ROOT / "figures"
 
 
 def results_dir() -> Path:
