@@ -36,7 +36,7 @@ import threading
 
 from htsr_utils.apps.cli import main
 
-def endless_unit(stack):
+def endless_unit(stack, *args):
     sys.stderr.write("unit started\\n")
     sys.stderr.flush()
     threading.Event().wait()

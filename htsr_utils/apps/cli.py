@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the per-matrix\ntable of each to --out (results are cached, see HTSR_RESULTS_DIR).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     analyze.add_argument("models", nargs="+", metavar="MODEL",
-                         help="model names (see 'htsr list-models')")
+                         help="zoo model names (see 'htsr list-models'), or paths of checkpoints: "
+                              "a .safetensors/.pt/.pth/.bin file or a Hugging Face checkpoint folder")
     analyze.add_argument("--weights", default="pretrained", metavar="pretrained|random|PATH",
                          help="published weights (default), the random initialisation "
                               "(seed 0), or a checkpoint file (.pth/.pt/.safetensors)")
@@ -251,12 +252,17 @@ def _analyze(args: argparse.Namespace) -> int:
     out_problem = _out_dir_problem(args.out)
     if out_problem:
         raise UsageError(f"--out {args.out}: {out_problem}")
+    import pandas as pd
+
     from ..engine.parallel import process_pool
-    from ..paper.cache import check_results_dir
+    from ..models.build import check_weights
+    from ..paper.cache import check_results_dir, is_checkpoint
     from ..paper.many import analyze_many
     from ..storage.fileio import write_csv
 
     check_results_dir()
+    check_weights(args.weights)
+    _create_out_dir(args.out)
     pool = process_pool(args.jobs) if args.jobs > 1 else None
     with pool or contextlib.nullcontext():
         try:
@@ -274,23 +280,27 @@ def _analyze(args: argparse.Namespace) -> int:
     if result.summary.empty:
         return 1
     summary = result.summary
-    if args.weights == "pretrained":  # reported accuracies describe the pretrained files only
+    zoo = [m for m in summary.index if not is_checkpoint(m)]
+    if args.weights == "pretrained" and zoo:  # reported accuracies: the pretrained zoo files only
         from ..paper.reference_data import join_reference
 
-        summary = join_reference(summary, convention=args.convention, snapshot=args.snapshot)
+        joined = join_reference(summary.loc[zoo], convention=args.convention, snapshot=args.snapshot)
+        summary = pd.concat([joined, summary.drop(index=zoo)]).reindex(summary.index)
+    stems = _file_stems(list(summary.index))
     try:
         for name, details in result.details.groupby("model", sort=False):
-            write_csv(details, args.out / f"{name}.csv")
+            write_csv(details, args.out / f"{stems[name]}.csv")
             if args.plot:
-                _plot_esd(name, args.weights, args.convention, args.snapshot, args.out / f"{name}_esd.png")
+                _plot_esd(name, args.weights, args.convention, args.snapshot,
+                          args.out / f"{stems[name]}_esd.png")
         write_csv(summary, args.out / "summary.csv", index=True)
     except OSError as exc:
         print(f"{PROG}: error: --out {args.out}: cannot write {exc.filename or 'a file'}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1
     print(_summary_text(summary))
-    print(f"weights: {_weights_text(args.weights)}; convention: {args.convention}; "
-          f"snapshot: {args.snapshot}")
+    weights = _weights_text(args.weights) if zoo else "as stored in each checkpoint"
+    print(f"weights: {weights}; convention: {args.convention}; snapshot: {args.snapshot}")
     print(f"per-matrix tables written to {args.out}/")
     return 1 if len(result.skipped) or len(result.failed) else 0
 
@@ -301,14 +311,31 @@ def _out_dir_problem(out: Path) -> str:
 
     if out.exists() and not out.is_dir():
         return "is an existing file; give a folder"
-    problem = unwritable_folder_problem(out)
-    if problem:
-        return problem
-    try:  # some places pass the permission check and still refuse (e.g. /proc as root)
+    return unwritable_folder_problem(out)
+
+
+def _create_out_dir(out: Path) -> None:
+    """Create ``--out`` before any work: some places pass the permission check and still refuse
+    (e.g. ``/proc`` as root)."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"cannot create the folder: {exc.strerror or exc}"
-    return ""
+        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from exc
+
+
+def _file_stems(models: list[str]) -> dict[str, str]:
+    """The name of each model's files in ``--out``: a zoo name as is, a checkpoint by the last
+    part of its path (characters other than letters, digits, ``.``, ``_``, ``-`` replaced),
+    numbered where two would collide."""
+    stems: dict[str, str] = {}
+    for model in models:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(model).name or model) or "checkpoint"
+        candidate, k = stem, 1
+        while candidate in stems.values():
+            k += 1
+            candidate = f"{stem}-{k}"
+        stems[model] = candidate
+    return stems
 
 
 def _weights_text(weights: str) -> str:

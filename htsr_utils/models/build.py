@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from ..engine.checkpoint import WeightFileError, load_state_dict
+from ..engine.checkpoint import WeightFileError, load_state_dict, open_checkpoint
 from .files import CheckpointError, file_digest, minilm_dir, pretrained_file
 from .paper_era import architectures, paper_architecture_change
 from .registry import WEIGHTS_KEYWORDS, check_snapshot, get_spec
@@ -97,12 +97,14 @@ def _build(name: str, seed: int, snapshot: str = "latest") -> torch.nn.Module:
 
 def check_weights(weights: str | os.PathLike) -> str | Path:
     """``weights`` as :func:`load_model` takes it: a keyword of :data:`WEIGHTS_KEYWORDS`, or the
-    path of an existing checkpoint file.
+    path of a readable checkpoint file (its header read, so a bad file fails before any work).
 
     Raises
     ------
     FileNotFoundError
         One line naming ``weights``, which is neither a keyword nor a file.
+    CheckpointError
+        The file is not a readable checkpoint (empty, not a state dict, a whole pickled model).
     """
     if isinstance(weights, str) and weights in WEIGHTS_KEYWORDS:
         return weights
@@ -110,6 +112,10 @@ def check_weights(weights: str | os.PathLike) -> str | Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"weights must be 'pretrained', 'random' or a checkpoint file; no such file: {path}")
+    try:
+        open_checkpoint(path).close()
+    except WeightFileError as exc:
+        raise CheckpointError(f"{exc} (corrupt, truncated or not a state_dict)") from exc
     return path
 
 

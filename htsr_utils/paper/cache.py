@@ -38,19 +38,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..engine.checkpoint import open_checkpoint
 from ..engine.conventions import get_convention
 from ..engine.metrics import analyze_with_esds
 from ..models.build import load_model, model_weights_sha256
+from ..models.files import file_digest
 from ..models.paper_era import paper_architecture_change
-from ..models.registry import get_spec
+from ..models.registry import get_spec, list_models
 from ..storage import paths
 from ..storage.entries import read_entry, write_entry
 from ..storage.fileio import unwritable_folder_problem
 from ..storage.paths import RESULTS_DIR_VARIABLE
 from ..version import __version__
 
-__all__ = ["ENGINE_DIR", "analyze_cached", "analyze_cached_with_esds", "check_results_dir", "code_fingerprint",
-           "default_results_dir"]
+__all__ = ["ENGINE_DIR", "analyze_cached", "analyze_cached_with_esds", "check_results_dir", "checkpoint_sha256",
+           "code_fingerprint", "default_results_dir", "is_checkpoint"]
 
 
 #: The engine subpackage: the content of its modules is part of every cache key, so a change
@@ -115,15 +117,18 @@ def analyze_cached(
     seed: int = 0,
     snapshot: str = "latest",
 ) -> pd.DataFrame:
-    """Per-matrix metrics of a zoo model, read from the cache or computed and stored.
+    """Per-matrix metrics of a zoo model or a checkpoint, read from the cache or computed and stored.
 
     Parameters
     ----------
     name : str
-        A name from :func:`htsr_utils.models.registry.list_models`.
+        A name from :func:`htsr_utils.models.registry.list_models`, or the path of a checkpoint
+        (any other name that is an existing file or folder, :func:`is_checkpoint`): it is
+        labelled by that path and cached by the content of its files, so the same files
+        under another path are read back, not recomputed.
     weights : str, default "pretrained"
         ``"pretrained"``, ``"random"`` or a checkpoint path, as in
-        :func:`htsr_utils.models.build.load_model`.
+        :func:`htsr_utils.models.build.load_model` (zoo models only).
     convention : str, default "sdm2020"
         A name from :data:`htsr_utils.CONVENTIONS`.
     results_dir : Path, optional
@@ -179,22 +184,49 @@ def _cached(name: str, weights: str, convention: str, *, results_dir: Path | Non
             with_esds: bool) -> tuple[pd.DataFrame, list[np.ndarray] | None]:
     """The entry of one model: read when it matches, else computed and written."""
     conv = get_convention(convention).name
-    snapshot = _effective_snapshot(name, weights, snapshot)
-    sha256 = model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
-    tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
-    stem = f"{name}__{tag}__{conv}"
+    checkpoint = is_checkpoint(name)
+    if checkpoint:
+        snapshot, sha256 = "latest", checkpoint_sha256(name)
+        stem = f"checkpoint-{sha256[:16]}__{conv}"
+    else:
+        snapshot = _effective_snapshot(name, weights, snapshot)
+        sha256 = model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
+        tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
+        stem = f"{name}__{tag}__{conv}"
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
     key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
            "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
     cached = _read(folder, stem, key, with_esds)
     if cached is not None:
-        return cached
-    details, esds = analyze_with_esds(load_model(name, weights, snapshot=snapshot, seed=seed), conv,
-                                      device, progress=progress)
+        details, esds = cached
+        if checkpoint:  # the same files under another path: labelled by this one
+            details["model"] = details.attrs["model"] = name
+        return details, esds
+    model = Path(name) if checkpoint else load_model(name, weights, snapshot=snapshot, seed=seed)
+    details, esds = analyze_with_esds(model, conv, device, progress=progress)
     details.insert(0, "model", name)
     details.attrs["model"] = name
-    _write(details, esds, folder, stem, key | {"model": name, "weights": str(weights), "device": device})
+    _write(details, esds, folder, stem, key | {"model": name, "device": device,
+                                               "weights": "checkpoint" if checkpoint else str(weights)})
     return details, esds
+
+
+def is_checkpoint(name: str | os.PathLike) -> bool:
+    """Whether ``name`` means a checkpoint: not a zoo model's name, and an existing file or folder.
+
+    A zoo name is a zoo model even where a file or folder of that name exists.
+    """
+    text = os.fspath(name)
+    return text not in set(list_models()) and Path(text).expanduser().exists()
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """Identity of a checkpoint's weights: SHA-256 over the SHA-256 of each of its weight files,
+    in reading order (file names and folder left out), so a copy elsewhere has the same."""
+    digest = hashlib.sha256()
+    for file in open_checkpoint(path).files:
+        digest.update(file_digest(file, "sha256").encode() + b"\0")
+    return digest.hexdigest()
 
 
 def _effective_snapshot(name: str, weights: str | os.PathLike, snapshot: str) -> str:

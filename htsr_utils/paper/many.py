@@ -24,12 +24,13 @@ from typing import Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..engine.checkpoint import open_checkpoint
 from ..engine.conventions import get_convention
 from ..engine.metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
 from ..models.build import check_weights
 from ..models.files import WeightsUnavailableError
 from ..models.registry import check_snapshot, get_spec
-from .cache import analyze_cached, check_results_dir
+from .cache import analyze_cached, check_results_dir, is_checkpoint
 
 __all__ = ["ManyResult", "ModelAnalysisError", "analyze_many"]
 
@@ -82,14 +83,16 @@ def analyze_many(
     snapshot: str = "latest",
     errors: Literal["raise", "collect"] = "raise",
 ) -> ManyResult:
-    """Analyze several zoo models (through the results cache) and summarize them.
+    """Analyze several zoo models or checkpoints (through the results cache) and summarize them.
 
     Parameters
     ----------
     names : iterable of str
-        Names from :func:`htsr_utils.models.registry.list_models` (duplicates are analyzed once).
+        Names from :func:`htsr_utils.models.registry.list_models`, or paths of checkpoints
+        (files or Hugging Face folders, :func:`htsr_utils.paper.cache.is_checkpoint`), labelled
+        by the path given; duplicates are analyzed once.
     weights : str, default "pretrained"
-        ``"pretrained"``, ``"random"`` or a checkpoint path, for every model.
+        ``"pretrained"``, ``"random"`` or a checkpoint path, for every zoo model.
     convention : str, default "sdm2020"
         A name from :data:`htsr_utils.CONVENTIONS`.
     executor : concurrent.futures.Executor, optional
@@ -128,7 +131,8 @@ def analyze_many(
     names = list(dict.fromkeys(names))
     conv = get_convention(convention).name
     for name in names:
-        get_spec(name)
+        if not is_checkpoint(name):
+            get_spec(name)
     check_snapshot(snapshot)
     check_weights(weights)
     folder = check_results_dir(Path(results_dir) if results_dir is not None else None)
@@ -196,11 +200,18 @@ def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.Pat
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
         index=models, columns=SUMMARY_METRICS)
     metrics = metrics.astype(float).astype({"L": "int64", "N_alpha": "int64"})
-    summary = pd.concat([pd.Series([get_spec(m).family for m in models], index=models,
+    summary = pd.concat([pd.Series([_family(m) for m in models], index=models,
                                    name="family", dtype="str"), metrics], axis=1)
     summary["convention"] = convention
     summary["weights"] = os.fspath(weights)
     return summary.rename_axis("model")
+
+
+def _family(name: str) -> str:
+    """A zoo model's family; for a checkpoint, the architecture its folder names, or "checkpoint"."""
+    if is_checkpoint(name):
+        return open_checkpoint(name).architecture or "checkpoint"
+    return get_spec(name).family
 
 
 def _skipped_table(skipped: dict[str, str]) -> pd.DataFrame:
