@@ -117,6 +117,9 @@ def test_notebooks_are_not_copies_of_each_other():
 
 
 def test_paper_notebooks_share_no_copied_code():
+    """Notebooks 00-08 repeat no code of each other; import lines (what a cell uses, counted in
+    the total above) may repeat."""
     flagged = _duplication().flagged(PAPER_NOTEBOOKS)
-    copies = [f"{name}: {line}" for name, lines in flagged.items() for line, duplicated in lines if duplicated]
+    copies = [f"{name}: {line}" for name, lines in flagged.items() for line, duplicated in lines
+              if duplicated and not line.startswith(("from ", "import "))]
     assert len(PAPER_NOTEBOOKS) == 9 and not copies, "\n".join(copies)

@@ -22,7 +22,6 @@ from htsr_utils.paper.figures import (  # noqa: E402
     family_style,
     figure_title,
     group_style,
-    output_dir,
     plot_esd,
     plot_metric_vs_accuracy,
     plot_parity,
@@ -106,7 +105,7 @@ def _histogram(ax) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_plot_esd_counts_every_eigenvalue():
-    # Before the fix, log-spaced edges rounded inward lost lambda_max or lambda_min in most samples.
+    # Log-spaced edges rounded inward would lose lambda_max or lambda_min in most samples.
     rng = np.random.default_rng(0)
     for _ in range(200):
         evals = rng.lognormal(0.0, 2.0, int(rng.integers(20, 400)))
@@ -252,6 +251,6 @@ def test_show_and_save_shows_then_writes_and_closes(tmp_path, capsys, what):
     assert not plt.fignum_exists(fig.number)
 
 
-def test_output_dir_is_the_parameter_or_the_compendium_figures(tmp_path):
-    assert output_dir(str(tmp_path)) == tmp_path
-    assert output_dir() == paths.figures_dir()
+def test_the_figures_folder_is_the_parameter_or_the_compendium_figures(tmp_path):
+    assert paths.figures_dir(str(tmp_path)) == tmp_path
+    assert paths.figures_dir() == paths.figures_dir(None) and paths.figures_dir().name == "figures"

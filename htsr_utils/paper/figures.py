@@ -11,7 +11,6 @@ they share; a figure one notebook draws is composed in that notebook, from these
 * :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family or series, with
   the OLS lines of a regression table.
 * :func:`plot_parity` - computed against published values, with the line y = x.
-* :func:`output_dir` - the folder a notebook writes its figures and tables into.
 * :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed;
   :func:`show_and_save` - the same after showing it in the notebook; :func:`show_figure` - a
   saved PNG shown in a notebook.
@@ -35,13 +34,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..engine.metrics import fit_eigenvalues
-from ..storage import paths
 from ..storage.fileio import atomic_write
 from .regression import MIN_GROUP_SIZE
 
 __all__ = [
     "EIGENVALUE_LABEL", "FAMILY_STYLES", "METRIC_LABELS", "family_style", "figure_title", "group_style",
-    "histogram_edges", "output_dir", "plot_esd", "plot_metric_vs_accuracy", "plot_parity", "save_figure",
+    "histogram_edges", "plot_esd", "plot_metric_vs_accuracy", "plot_parity", "save_figure",
     "show_and_save", "show_figure", "weights_label",
 ]
 
@@ -400,23 +398,6 @@ def plot_parity(
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return ax
-
-
-def output_dir(figures_dir: str | os.PathLike | None = None) -> Path:
-    """The folder a notebook writes its figures and tables into.
-
-    Parameters
-    ----------
-    figures_dir : path-like, optional
-        The notebook's ``figures_dir`` parameter; None: the compendium's ``figures/``
-        (:func:`htsr_utils.storage.paths.figures_dir`).
-
-    Returns
-    -------
-    Path
-        Figures go to ``<folder>/<notebook>/``, tables to ``<folder>/`` (see the README).
-    """
-    return Path(figures_dir) if figures_dir is not None else paths.figures_dir()
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150,

@@ -42,7 +42,7 @@ class Source:
     ----------
     kind : {"zoo", "file", "trained"}
         A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint file, or an MLP of
-        notebook 09 (:func:`htsr_utils.trained.train_model`, trained on demand).
+        notebook 09 (:func:`htsr_utils.experiments.training.train_model`, trained on demand).
     name : str
         Zoo name, checkpoint path, or dataset name.
     weights : str
@@ -122,7 +122,7 @@ def as_source(model: Source | str | os.PathLike | TrainConfig, weights: str = "r
     """A :class:`Source` from what a user passes to :func:`htsr_utils.explore`.
 
     A zoo name, a checkpoint path (a string ending in a checkpoint suffix, or any
-    ``os.PathLike``), a :class:`~htsr_utils.trained.TrainConfig`, or a Source as is.
+    ``os.PathLike``), a :class:`~htsr_utils.experiments.training.TrainConfig`, or a Source as is.
     """
     if isinstance(model, Source):
         return model
