@@ -287,8 +287,7 @@ def plot_metric_vs_accuracy(
     Axes
     """
     ax = _axes(ax, (6.4, 4.8))
-    weights = weights if weights is not None else _first(summary, "weights")
-    convention = convention if convention is not None else _first(summary, "convention")
+    weights, convention = _run_labels(summary, weights, convention)
     cols = [c for c in (metric, accuracy) if c in summary.columns]
     data = summary.dropna(subset=cols) if len(cols) == 2 else summary.iloc[0:0]
     groups = list(dict.fromkeys(data[by])) if by in data.columns else [None]
@@ -364,8 +363,7 @@ def plot_parity(
     Axes
     """
     ax = _axes(ax, (7.8, 5.4))
-    weights = weights if weights is not None else _first(summary, "weights")
-    convention = convention if convention is not None else _first(summary, "convention")
+    weights, convention = _run_labels(summary, weights, convention)
     both = pd.concat({"computed": summary[metric], "published": summary[f"{metric}_published"]}, axis=1).dropna()
     if by in summary.columns:
         both["group"] = summary[by].reindex(both.index)
@@ -480,6 +478,13 @@ def _fit_of(fits: pd.DataFrame | None, by: str, group: object, metric: str) -> p
     rows = fits[(fits["metric"] == metric) & ((fits[by] == group) if group is not None else True)]
     rows = rows[(rows["n"] >= MIN_GROUP_SIZE) & np.isfinite(rows["slope"].astype(float))]
     return rows.iloc[0] if len(rows) == 1 else None
+
+
+def _run_labels(summary: pd.DataFrame, weights: str | os.PathLike | None,
+                convention: str | None) -> tuple[str | os.PathLike | None, str | None]:
+    """The weights and convention a title names: as given, else the summary's columns."""
+    return (weights if weights is not None else _first(summary, "weights"),
+            convention if convention is not None else _first(summary, "convention"))
 
 
 def _first(summary: pd.DataFrame, column: str) -> str | None:
