@@ -7,13 +7,13 @@ Part 1, backends.  For each shape (float32 weights, as stored by torch), the flo
 product ``W^T W`` and its eigenvalues (``eigvalsh``), and the float64 singular values, with
 NumPy (OpenBLAS, as bundled with the NumPy wheel) and PyTorch (MKL), each with the libraries'
 default thread count (all cores) and with one thread (``threadpoolctl`` for OpenBLAS,
-``torch.set_num_threads(1)`` for torch), and ``htsr_utils.esd`` as it is.  Times are medians
+``torch.set_num_threads(1)`` for torch), and ``htsr_utils.esd`` (``htsr_utils/engine/esd.py``) as it is.  Times are medians
 over ``--repeats`` runs (25088 x 4096 and 4096 x 4096: one run each; the SVDs of 25088 x 4096
 only without ``--no-big-svd``); a "batch of 9" is one ``(9, N, M)`` call.
 
 Part 2, oversubscription.  In fresh subprocesses (``OMP_WAIT_POLICY`` is read when libgomp
 starts): NumPy Gram + eigvalsh of a batch right after a torch op on the same weights (what
-``htsr_utils.weights`` does: ``torch.isfinite``), with torch's OpenMP pool idle for 1 s
+``htsr_utils.engine.layers`` does: ``torch.isfinite``), with torch's OpenMP pool idle for 1 s
 before, with ``torch.set_num_threads(1)``, and with OpenBLAS limited to one thread; under the
 default ``OMP_WAIT_POLICY`` and ``OMP_WAIT_POLICY=PASSIVE``.
 

@@ -15,7 +15,7 @@ into wheels by pip), and read there; nothing is installed and no old code enters
    pytorchcv (the last release listing its file, at most 0.0.33, the last release of
    January 2019) and from the installed pytorchcv, in subprocesses, and the sdm2020 matrix
    lists are compared.  Where they differ, the zoo's description of the change
-   (``htsr_utils.zoo`` with ``snapshot="paper"``) must reproduce the old shapes exactly,
+   (``htsr_utils.models`` with ``snapshot="paper"``) must reproduce the old shapes exactly,
    else the script stops.
 
 Usage: python scripts/build_pytorchcv_paper_tables.py [--work /tmp/pytorchcv-releases]

@@ -20,17 +20,17 @@ from htsr_utils.models.registry import get_spec, list_models  # noqa: E402
 from htsr_utils.paper.figures import (  # noqa: E402
     FAMILY_STYLES,
     family_style,
+    figure_title,
+    group_style,
     plot_esd,
-    plot_esd_vs_mp,
-    plot_ks_candidates,
     plot_metric_vs_accuracy,
     plot_parity,
-    plot_score_heatmap,
-    plot_series_facets,
     save_figure,
+    show_and_save,
     weights_label,
 )
-from htsr_utils.paper.regression import group_regressions, ols_fit  # noqa: E402
+from htsr_utils.paper.regression import MIN_GROUP_SIZE, group_regressions  # noqa: E402
+from htsr_utils.storage import paths  # noqa: E402
 
 
 def _summary(weights: str = "random") -> pd.DataFrame:
@@ -54,6 +54,20 @@ def test_every_zoo_family_has_a_style():
     styles = [(s["color"], s["marker"]) for s in FAMILY_STYLES.values()]
     assert len(set(styles)) == len(styles)
     assert family_style("no such family")["color"]
+
+
+def test_group_style_of_series_and_other_groups():
+    assert group_style("ResNet") == family_style("ResNet")
+    assert group_style("ResNet (torchvision)") == family_style("ResNet")
+    darker = group_style("ResNet (pytorchcv)")
+    assert darker["marker"] == family_style("ResNet")["marker"] and darker["color"] != family_style("ResNet")["color"]
+    assert group_style("mnist", 0)["color"] != group_style("mnist1d", 1)["color"]
+    assert group_style(None)["color"]
+
+
+def test_figure_title_names_the_convention_and_weights():
+    assert figure_title("Figure 1") == "Figure 1"
+    assert figure_title("Figure 1", "random", "sdm2020") == "Figure 1\n(sdm2020, random-init weights)"
 
 
 def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
@@ -91,7 +105,7 @@ def _histogram(ax) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_plot_esd_counts_every_eigenvalue():
-    # Before the fix, log-spaced edges rounded inward lost lambda_max or lambda_min in most samples.
+    # Log-spaced edges rounded inward would lose lambda_max or lambda_min in most samples.
     rng = np.random.default_rng(0)
     for _ in range(200):
         evals = rng.lognormal(0.0, 2.0, int(rng.integers(20, 400)))
@@ -136,22 +150,13 @@ def test_plot_esd_fit_line_has_the_fitted_slope_and_mass(tmp_path):
     assert _png_ok(save_figure(ax.figure, tmp_path / "esd")[0])
 
 
-def test_plot_esd_without_fit_and_mp_and_candidates(tmp_path):
+def test_plot_esd_without_fit(tmp_path):
     rng = np.random.default_rng(1)
     n, m = 400, 200
     w = rng.normal(0, 1 / np.sqrt(n), (n, m))
-    evals = np.linalg.eigvalsh(w.T @ w)
-    ax = plot_esd(evals)
+    ax = plot_esd(np.linalg.eigvalsh(w.T @ w))
     assert not [ln for ln in ax.get_lines()]  # no fit, no line
-    fig, axes = plt.subplots(1, 2)
-    plot_esd_vs_mp(evals, q=m / n, ax=axes[0])
-    fit = fit_powerlaw(evals, xmax="lambda_max", keep_candidates=True)
-    plot_ks_candidates(fit, ax=axes[1])
-    assert axes[1].get_lines()[0].get_xdata().size == len(fit.candidates["xmin"])
-    assert _png_ok(save_figure(fig, tmp_path / "mp")[0])
-    plt.close("all")
-    with pytest.raises(ValueError):
-        plot_ks_candidates(fit_powerlaw(evals))
+    assert _png_ok(save_figure(ax.figure, tmp_path / "mp")[0])
 
 
 def test_marchenko_pastur_density_integrates_to_one():
@@ -175,18 +180,32 @@ def test_metric_vs_accuracy_legend_pairs_and_title(tmp_path):
     assert _png_ok(save_figure(fig, tmp_path / "acc")[0])
 
 
-def test_metric_vs_accuracy_fit_line_is_the_ols_line():
+def test_metric_vs_accuracy_draws_the_lines_of_the_regression_table():
     summary = _summary()
+    fits = group_regressions(summary, ["alpha_hat", "alpha_hat_star"], by="family", min_n=1)
     fig, ax = plt.subplots()
-    plot_metric_vs_accuracy(summary, "alpha_hat", ax, fit_line=True)
-    vgg = summary[summary["family"] == "VGG"]
-    fit = ols_fit(vgg["alpha_hat"], vgg["top1"])
+    plot_metric_vs_accuracy(summary, "alpha_hat", ax, fits=fits)
+    (row,) = fits[(fits["family"] == "VGG") & (fits["metric"] == "alpha_hat")].itertuples()
     (line,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("VGG: OLS")]
     x, y = line.get_data()
-    np.testing.assert_allclose(y, fit["slope"] * np.asarray(x) + fit["intercept"])
+    np.testing.assert_allclose(y, row.slope * np.asarray(x) + row.intercept)
+    assert f"τ = {row.kendall_tau:+.2f}" in line.get_label()
+    vgg = summary[summary["family"] == "VGG"]
     assert x[0] == vgg["alpha_hat"].min() and x[-1] == vgg["alpha_hat"].max()
-    assert not [ln for ln in ax.get_lines() if ln.get_label().startswith("ResNet")]  # one model: no line
+    # ResNet has one model: its row exists (min_n=1) but is below MIN_GROUP_SIZE, so no line.
+    assert (fits.loc[fits["family"] == "ResNet", "n"] < MIN_GROUP_SIZE).all()
+    assert not [ln for ln in ax.get_lines() if ln.get_label().startswith("ResNet")]
     plt.close(fig)
+
+
+def test_metric_vs_accuracy_draws_no_line_without_a_table_or_of_another_grouping():
+    summary = _summary()
+    ax = plot_metric_vs_accuracy(summary, "alpha_hat")
+    assert not ax.get_lines()
+    with pytest.raises(KeyError, match="by='family'"):
+        plot_metric_vs_accuracy(summary, "alpha_hat", fits=group_regressions(
+            summary.assign(series="all"), ["alpha_hat"], by="series"))
+    plt.close("all")
 
 
 def test_metric_vs_accuracy_pretrained_title_and_empty():
@@ -201,27 +220,19 @@ def test_metric_vs_accuracy_pretrained_title_and_empty():
 
 
 def test_parity_plot(tmp_path):
-    computed = pd.Series({"vgg11": 1.8, "vgg13": 1.7, "resnet18": np.nan})
-    published = pd.Series({"vgg11": 1.84, "vgg13": 1.65, "vgg16": 1.5})
+    summary = pd.DataFrame({"alpha_hat": [1.8, 1.7, np.nan, np.nan], "alpha_hat_published": [1.84, 1.65, 1.5, np.nan],
+                            "series": ["VGG", "VGG", "ResNet", "ResNet"], "weights": "random", "convention": "sdm2020"},
+                           index=pd.Index(["vgg11", "vgg13", "vgg16", "resnet18"], name="model"))
     fig, ax = plt.subplots()
-    plot_parity(computed, published, ax, weights="random", convention="sdm2020")
+    plot_parity(summary, ax=ax)
     assert len(ax.collections[0].get_offsets()) == 2  # only models with both values
-    assert "published" in ax.get_ylabel() and "random-init weights" in ax.get_title()
-    assert any(t.get_label() == "y = x" for t in ax.get_lines())
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[1.8, 1.84], [1.7, 1.65]])
+    assert "published" in ax.get_ylabel() and "random-init weights" in ax.get_title() and "sdm2020" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["VGG", "y = x"]
     assert _png_ok(save_figure(fig, tmp_path / "parity")[0])
-
-
-def test_score_heatmap_cells_are_the_scores():
-    summary = _summary().assign(series=["VGG", "VGG", "VGG", "VGG", "ResNet"])
-    table = group_regressions(summary, ["alpha_hat", "alpha_hat_star"], by="series")
-    fig, ax = plt.subplots()
-    plot_score_heatmap(table, "kendall_tau", ax, weights="random", convention="sdm2020")
-    cells = [t.get_text() for t in ax.texts if t.get_text()]
-    expected = table["kendall_tau"].map(lambda v: "n/a: n < 3" if np.isnan(v) else f"{v:+.2f}").tolist()
-    assert sorted(cells) == sorted(expected)
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["VGG (n = 4)", "ResNet (n = 1)"]
-    assert "random-init weights" in ax.get_title()
-    plt.close(fig)
+    empty = plot_parity(summary.iloc[2:])
+    assert any("no model" in t.get_text() for t in empty.texts)
+    plt.close("all")
 
 
 def test_weights_label():
@@ -230,18 +241,16 @@ def test_weights_label():
     assert weights_label("/x/y/model.pth") == "weights from model.pth"
 
 
-def test_series_facets_one_panel_per_series_every_model_and_the_ols_line(tmp_path):
-    summary = _summary().assign(series=["VGG", "VGG", "VGG", "VGG", "ResNet"])
-    grid = plot_series_facets(summary, "alpha_hat", weights="random", convention="sdm2020")
-    axes = list(grid.axes.flat)
-    assert [ax.get_title().split(" (")[0] for ax in axes] == ["VGG", "ResNet"]
-    assert [len(ax.collections[0].get_offsets()) for ax in axes] == [4, 1]
-    vgg = summary[summary["series"] == "VGG"]
-    fit = ols_fit(vgg["alpha_hat"], vgg["top1"])
-    (line,) = axes[0].get_lines()
-    x, y = line.get_data()
-    np.testing.assert_allclose(y, fit["slope"] * np.asarray(x) + fit["intercept"])
-    assert f"τ = {fit['kendall_tau']:+.2f}" in axes[0].get_title()
-    assert not axes[1].get_lines()  # one model: no line
-    assert "random-init weights" in grid.figure._suptitle.get_text()
-    assert _png_ok(save_figure(grid.figure, tmp_path / "facets")[0])
+@pytest.mark.parametrize("what", ["figure", "axes"])
+def test_show_and_save_shows_then_writes_and_closes(tmp_path, capsys, what):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    written = show_and_save(fig if what == "figure" else ax, tmp_path / "shown")
+    assert "Figure" in capsys.readouterr().out  # outside a notebook, display prints the figure's repr
+    assert [p.name for p in written] == ["shown.png", "shown.pdf"] and _png_ok(written[0])
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_the_figures_folder_is_the_parameter_or_the_compendium_figures(tmp_path):
+    assert paths.figures_dir(str(tmp_path)) == tmp_path
+    assert paths.figures_dir() == paths.figures_dir(None) and paths.figures_dir().name == "figures"

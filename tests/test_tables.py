@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from htsr_utils.paper.tables import model_table, to_markdown, write_table
+from htsr_utils.paper.tables import (
+    PAPER_TABLE_COLUMNS,
+    MarkdownText,
+    accuracy_caption,
+    model_record,
+    model_table,
+    show_and_write,
+    show_and_write_model_table,
+    to_markdown,
+    write_table,
+)
 
 
 def _summary() -> pd.DataFrame:
@@ -48,3 +58,31 @@ def test_write_table_atomic(tmp_path):
     back = pd.read_csv(csv)
     assert list(back.columns) == ["model", "alpha_hat"] and back["alpha_hat"].iloc[0] == pytest.approx(1.23457)
     assert md.read_text().rstrip().endswith("cap")
+
+
+def test_to_markdown_is_text_a_notebook_shows_rendered():
+    text = to_markdown(pd.DataFrame({"x": [1]}))
+    assert isinstance(text, MarkdownText) and isinstance(text, str)
+    assert text._repr_markdown_() == str(text)
+
+
+def test_show_and_write_shows_what_the_markdown_file_holds(tmp_path, capsys):
+    table = pd.DataFrame({"model": ["a"], "alpha_hat": [1.5]})
+    csv, md = show_and_write(table.assign(weights="random"), tmp_path / "t", pretty=table, caption="cap")
+    assert capsys.readouterr().out.strip() == md.read_text().strip()  # outside a notebook: printed
+    assert "weights" in pd.read_csv(csv).columns and "weights" not in md.read_text()
+
+
+def test_model_record_and_table_files(tmp_path, capsys):
+    s = _summary().assign(series=["A", "A", "B"], accuracy_source="src", convention="sdm2020", weights="random")
+    record = model_record(s, ["top1", "alpha_hat", "alpha_hat_published"])
+    assert list(record.columns) == ["model", "series", "top1", "alpha_hat", "alpha_hat_published",
+                                    "accuracy_source", "convention", "weights"]
+    assert list(record["model"]) == ["m0", "m1", "m2"] and record["alpha_hat_published"].isna().all()
+    caption = accuracy_caption("random", "sdm2020", "paper")
+    assert "sdm2020" in caption and "random weights" in caption and "'paper'" in caption
+    csv, md = show_and_write_model_table(s, PAPER_TABLE_COLUMNS, tmp_path / "table1", caption=caption)
+    assert list(pd.read_csv(csv).columns) == ["model", "series", *PAPER_TABLE_COLUMNS, "accuracy_source",
+                                              "convention", "weights"]
+    assert md.read_text() == to_markdown(model_table(s, PAPER_TABLE_COLUMNS), caption=caption)
+    assert "α̂ (published)" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Issue 9: the truncated power-law MLE is not capped, and round-off is not fitted."""
+"""The truncated power-law MLE is not capped, and round-off is not fitted."""
 
 from __future__ import annotations
 

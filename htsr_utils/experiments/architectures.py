@@ -107,16 +107,13 @@ def build_vgg2d(in_features: int, depth: int, width: int, n_classes: int = N_CLA
     ----------
     in_features : int
         784: flat 28x28 images.
-    depth : int
-        Number of convolution layers, at least 1.
-    width : int
-        Channels of every convolution.
-    n_classes : int, default 10
-        Number of output logits.
+    depth, width, n_classes : int
+        As for :func:`build_cnn1d`.
 
     Returns
     -------
     torch.nn.Sequential
+        Initialised as :func:`build_cnn1d`'s.
 
     Raises
     ------

@@ -85,9 +85,9 @@ class Series:
     Attributes
     ----------
     name : str
-        Short identifier used in tables and file names.
+        The series' id in its tables, figures and file names.
     description : str
-        One line for the notebook.
+        What the series varies, in one line of the notebook.
     base : TrainConfig
         Every field but ``knob`` and ``seed``.
     knob : str

@@ -67,7 +67,8 @@ def paper_architecture_change(name: str) -> str | None:
     Parameters
     ----------
     name : str
-        A name from :func:`list_models`.
+        A zoo model name (:func:`htsr_utils.models.registry.list_models`); only pytorchcv
+        models can differ.
 
     Returns
     -------

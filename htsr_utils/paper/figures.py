@@ -1,18 +1,23 @@
 """Publication-ready figures with one consistent style per model family.
 
-* :data:`FAMILY_STYLES` - the color and marker of every zoo family (one dict, used everywhere).
+The figures several notebooks (or the command line and the explorer) draw, and the style
+they share; a figure one notebook draws is composed in that notebook, from these pieces.
+
+* :data:`FAMILY_STYLES` - the color and marker of every zoo family (one dict, used everywhere);
+  :func:`group_style` - the style of a family, a series (family and library) or any group.
+* :data:`METRIC_LABELS`, :data:`EIGENVALUE_LABEL` - axis labels.
+* :func:`figure_title` - a title with the convention and the weights analyzed.
 * :func:`plot_esd` - log-log histogram of an ESD with the fitted power law from ``xmin``.
-* :func:`plot_esd_vs_mp` - linear histogram of an ESD with the Marchenko-Pastur density.
-* :func:`plot_ks_candidates` - KS distance and exponent against the candidate ``xmin``.
-* :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family.
-* :func:`plot_series_facets` - the same, one panel per series with its OLS line (seaborn).
+* :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family or series, with
+  the OLS lines of a regression table.
 * :func:`plot_parity` - computed against published values, with the line y = x.
-* :func:`plot_pl_norm_relation` - per matrix, alpha * log10(lambda_max) against log10 ||W||_F^2.
-* :func:`plot_score_heatmap` - Kendall tau (or R^2, RMSE) per series and metric (seaborn).
-* :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed.
+* :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed;
+  :func:`show_and_save` - the same after showing it in the notebook; :func:`show_figure` - a
+  saved PNG shown in a notebook.
 
 Titles say which weights were analyzed (:func:`weights_label`): "random-init weights" when
 ``weights == "random"``, so a figure of an untrained baseline cannot pass for the paper's.
+Figures draw statistics computed elsewhere (:mod:`htsr_utils.paper.regression`); they compute none.
 """
 
 from __future__ import annotations
@@ -29,15 +34,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..engine.metrics import fit_eigenvalues
-from ..engine.random_matrix import marchenko_pastur_pdf
 from ..storage.fileio import atomic_write
-from .regression import ols_fit
+from .regression import MIN_GROUP_SIZE
 
 __all__ = [
-    "FAMILY_STYLES", "METRIC_LABELS", "family_style", "histogram_edges", "plot_esd",
-    "plot_esd_vs_mp", "plot_ks_candidates", "plot_metric_vs_accuracy", "plot_parity",
-    "plot_pl_norm_relation", "plot_score_heatmap", "plot_series_facets", "save_figure", "show_figure",
-    "weights_label",
+    "EIGENVALUE_LABEL", "FAMILY_STYLES", "METRIC_LABELS", "family_style", "figure_title", "group_style",
+    "histogram_edges", "plot_esd", "plot_metric_vs_accuracy", "plot_parity", "save_figure",
+    "show_and_save", "show_figure", "weights_label",
 ]
 
 #: Color and marker of each model family (the ``family`` of :func:`htsr_utils.models.registry.get_spec`).
@@ -89,6 +92,35 @@ def family_style(family: str) -> dict[str, str]:
     return dict(FAMILY_STYLES.get(str(family), _FALLBACK_STYLE))
 
 
+def group_style(group: object, i: int = 0) -> dict[str, str]:
+    """``{"color", "marker"}`` of a group of models (keyword arguments of ``Axes.scatter``).
+
+    Parameters
+    ----------
+    group : object
+        A family (:data:`FAMILY_STYLES`), a series ``"<family> (<library>)"``, any other group
+        name, or None.
+    i : int, default 0
+        The group's position among those drawn, for groups that are not a family.
+
+    Returns
+    -------
+    dict
+        A family or series: the family's style (pytorchcv series in a darker shade); another
+        group: the ``i``-th color of tab10 and a circle; None: the neutral style.
+    """
+    if group is None:
+        return dict(_FALLBACK_STYLE)
+    family = str(group).split(" (")[0]  # "ResNet (pytorchcv)" -> family "ResNet"
+    if family in FAMILY_STYLES:
+        style = family_style(family)
+        if family != str(group) and "pytorchcv" in str(group):
+            style["color"] = _darker(style["color"])  # same marker, darker shade
+        return style
+    palette = plt.get_cmap("tab10").colors
+    return {"color": matplotlib.colors.to_hex(palette[i % len(palette)]), "marker": "o"}
+
+
 def weights_label(weights: str | os.PathLike | None) -> str:
     """How figures name the weights: "random-init weights", "pretrained weights", ..."""
     if weights is None:
@@ -101,7 +133,8 @@ def weights_label(weights: str | os.PathLike | None) -> str:
     return f"weights from {Path(text).name}"
 
 
-def _title(base: str, weights: str | os.PathLike | None = None, convention: str | None = None) -> str:
+def figure_title(base: str, weights: str | os.PathLike | None = None, convention: str | None = None) -> str:
+    """``base``, and on a second line the convention and the weights (:func:`weights_label`)."""
     extra = ", ".join(p for p in (convention, weights_label(weights)) if p)
     return f"{base}\n({extra})" if extra else base
 
@@ -198,64 +231,8 @@ def plot_esd(
     ax.set_xlabel(EIGENVALUE_LABEL)
     ax.set_ylabel("density (1 / unit of λ)")
     if title:
-        ax.set_title(_title(title, weights))
+        ax.set_title(figure_title(title, weights))
     ax.legend(fontsize="small", loc="lower left")
-    return ax
-
-
-def plot_esd_vs_mp(
-    evals: np.ndarray,
-    q: float,
-    sigma2: float = 1.0,
-    ax: Axes | None = None,
-    title: str | None = "Gaussian random matrix: ESD and Marchenko-Pastur law",
-    *,
-    bins: int = 60,
-) -> Axes:
-    """Linear-scale histogram of an ESD with the Marchenko-Pastur density overlaid."""
-    ax = _axes(ax)
-    x = np.asarray(evals, dtype=float).ravel()
-    ax.hist(x, bins=bins, density=True, color="#1f77b4", alpha=0.55,
-            label=f"ESD ({x.size} eigenvalues)")
-    grid = np.linspace(0, max(float(x.max()), sigma2 * (1 + np.sqrt(q)) ** 2) * 1.05, 600)
-    ax.plot(grid, marchenko_pastur_pdf(grid, q, sigma2), color="#d62728", lw=2,
-            label=f"Marchenko-Pastur, q = M/N = {q:g}")
-    ax.set_xlabel(EIGENVALUE_LABEL)
-    ax.set_ylabel("density")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize="small")
-    return ax
-
-
-def plot_ks_candidates(fit: object, ax: Axes | None = None,
-                       title: str | None = "Choosing $x_{min}$: KS distance of each candidate") -> Axes:
-    """KS distance ``D`` (left axis) and fitted ``α`` (right axis) against candidate ``xmin``.
-
-    ``fit`` must come from ``fit_powerlaw(..., keep_candidates=True)``; the chosen ``xmin``
-    (smallest ``D``) is marked.
-    """
-    cand = getattr(fit, "candidates", None) or {}
-    if not cand:
-        raise ValueError("fit has no candidates: call fit_powerlaw(..., keep_candidates=True)")
-    ax = _axes(ax)
-    ax.plot(cand["xmin"], cand["D"], color="#1f77b4", lw=1.2, label="KS distance D")
-    ax.axvline(fit.xmin, color="#d62728", ls="--", lw=1,
-               label=f"chosen $x_{{min}}$ = {fit.xmin:.3g} (D = {fit.D:.3f})")
-    ax.set_xscale("log")
-    ax.set_xlabel(f"candidate $x_{{min}}$ ({EIGENVALUE_LABEL})")
-    ax.set_ylabel("KS distance D")
-    twin = ax.twinx()
-    twin.plot(cand["xmin"], cand["alpha"], color="#2ca02c", lw=1, alpha=0.8, label="fitted α")
-    twin.set_ylabel("fitted exponent α", color="#2ca02c")
-    finite = np.asarray(cand["alpha"])[np.isfinite(cand["alpha"])]
-    if finite.size:
-        twin.set_ylim(max(0.0, float(np.nanmin(finite)) - 0.5),
-                      min(float(np.nanpercentile(finite, 95)) + 1.0, 20.0))
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize="small", loc="upper center")
-    if title:
-        ax.set_title(title)
     return ax
 
 
@@ -271,7 +248,7 @@ def plot_metric_vs_accuracy(
     weights: str | os.PathLike | None = None,
     convention: str | None = None,
     annotate: bool = True,
-    fit_line: bool = False,
+    fits: pd.DataFrame | None = None,
 ) -> Axes:
     """Reported top-1 accuracy against a metric, one color and marker per family.
 
@@ -298,27 +275,29 @@ def plot_metric_vs_accuracy(
         For the title; taken from the summary's columns when omitted.
     annotate : bool, default True
         Write each model's name next to its point (when at most 40 are shown).
-    fit_line : bool, default False
-        Draw the OLS line (:func:`htsr_utils.paper.regression.ols_fit`) of each group with at least
-        three models; its legend entry gives Kendall tau.
+    fits : DataFrame, optional
+        The regression table the line of each group is drawn from
+        (:func:`htsr_utils.paper.regression.group_regressions` of the same summary, grouped by
+        ``by``): for each group its row of ``metric``, when it has at least
+        :data:`~htsr_utils.paper.regression.MIN_GROUP_SIZE` models and a slope, is drawn over the
+        group's range, with Kendall tau in the legend.
 
     Returns
     -------
     Axes
     """
-    ax = _axes(ax)
-    weights = weights if weights is not None else _first(summary, "weights")
-    convention = convention if convention is not None else _first(summary, "convention")
+    ax = _axes(ax, (6.4, 4.8))
+    weights, convention = _run_labels(summary, weights, convention)
     cols = [c for c in (metric, accuracy) if c in summary.columns]
     data = summary.dropna(subset=cols) if len(cols) == 2 else summary.iloc[0:0]
     groups = list(dict.fromkeys(data[by])) if by in data.columns else [None]
     for i, group in enumerate(groups):
         part = data if group is None else data[data[by] == group]
-        style = _group_style(group, i)
+        style = group_style(group, i)
         ax.scatter(part[metric], part[accuracy], s=46, color=style["color"], marker=style["marker"],
                    edgecolor="black", linewidth=0.5, zorder=3, label=str(group) if group else None)
-        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float)) if fit_line else {"n": 0}
-        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
+        fit = _fit_of(fits, by, group, metric)
+        if fit is not None and len(part):
             grid = np.linspace(part[metric].min(), part[metric].max(), 10)
             ax.plot(grid, fit["slope"] * grid + fit["intercept"], color=style["color"], lw=1, ls=":",
                     label=f"{group}: OLS line, τ = {fit['kendall_tau']:+.2f}" if group else "OLS line")
@@ -338,91 +317,22 @@ def plot_metric_vs_accuracy(
     ax.set_ylabel(METRIC_LABELS.get(accuracy, accuracy)
                   + ("\n(of the pretrained model)" if weights is not None and os.fspath(weights) != "pretrained" else ""))
     base = title or f"Top-1 accuracy vs {METRIC_LABELS.get(metric, metric).split(' = ')[0]}"
-    ax.set_title(_title(base, weights, convention), fontsize="medium")
+    ax.set_title(figure_title(base, weights, convention), fontsize="medium")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
     return ax
 
 
-def plot_series_facets(
-    summary: pd.DataFrame,
-    metric: str,
-    *,
-    by: str = "series",
-    accuracy: str = "top1",
-    weights: str | os.PathLike | None = None,
-    convention: str | None = None,
-    title: str | None = None,
-    col_wrap: int = 3,
-):
-    """Accuracy against a metric, one panel per group (seaborn ``FacetGrid``), with each OLS line.
-
-    Parameters
-    ----------
-    summary : DataFrame
-        One row per model, indexed by model, with ``by``, ``metric`` and ``accuracy``; rows
-        missing either value are left out.
-    metric : str
-        Column on the x axes.
-    by : str, default "series"
-        One panel per value, in order of first appearance.
-    accuracy : str, default "top1"
-        Column on the y axes.
-    weights, convention : str, optional
-        For the figure title.
-    title : str, optional
-        Figure title (the convention and weights are appended).
-    col_wrap : int, default 3
-        Panels per row.
-
-    Returns
-    -------
-    seaborn.FacetGrid
-        Each panel shows every model of its group as a point (named), the :func:`ols_fit`
-        line over the group's range when it has three models or more, and ``n`` and Kendall
-        tau in its title.
-    """
-    import seaborn as sns
-
-    data = summary.dropna(subset=[metric, accuracy]).rename_axis("model").reset_index()
-    order = list(dict.fromkeys(data[by]))
-    grid = sns.FacetGrid(data, col=by, col_order=order, col_wrap=min(col_wrap, max(1, len(order))),
-                         sharex=False, sharey=False, height=2.8, aspect=1.15)
-    for group, ax in zip(order, grid.axes.flat):
-        part = data[data[by] == group]
-        style = _group_style(group, order.index(group))
-        ax.scatter(part[metric], part[accuracy], s=40, color=style["color"], marker=style["marker"],
-                   edgecolor="black", linewidth=0.5, zorder=3)
-        _annotate_points(ax, part[metric].to_numpy(float), part[accuracy].to_numpy(float),
-                         [_short_name(str(n)) for n in part["model"]])
-        fit = ols_fit(part[metric].to_numpy(float), part[accuracy].to_numpy(float))
-        if fit["n"] >= 3 and np.isfinite(fit["slope"]):
-            xs = np.linspace(part[metric].min(), part[metric].max(), 10)
-            ax.plot(xs, fit["slope"] * xs + fit["intercept"], color=style["color"], lw=1.2, ls=":",
-                    label="OLS line")
-        tau = f", τ = {fit['kendall_tau']:+.2f}" if np.isfinite(fit["kendall_tau"]) else ""
-        ax.set_title(f"{group} (n = {fit['n']}{tau})", fontsize="small")
-        ax.grid(True, alpha=0.3)
-    grid.set_axis_labels(METRIC_LABELS.get(metric, metric).split(" = ")[0],
-                         METRIC_LABELS.get(accuracy, accuracy))
-    if title or weights is not None or convention:
-        grid.figure.suptitle(_title(title or f"Accuracy vs {metric} per {by}", weights, convention).replace("\n", " "),
-                             fontsize="medium")
-    grid.figure.tight_layout()
-    return grid
-
-
 def plot_parity(
-    computed: pd.Series,
-    published: pd.Series,
+    summary: pd.DataFrame,
+    metric: str = "alpha_hat",
     ax: Axes | None = None,
     *,
-    groups: pd.Series | None = None,
-    metric: str = "alpha_hat",
+    by: str = "series",
     weights: str | os.PathLike | None = None,
     convention: str | None = None,
-    published_label: str = "published (SDM 2020)",
+    published_label: str = "published (SDM 2020, pretrained weights)",
     title: str | None = None,
     annotate_max: int = 30,
 ) -> Axes:
@@ -430,16 +340,17 @@ def plot_parity(
 
     Parameters
     ----------
-    computed, published : Series
-        Values indexed by model; only models with both are drawn.
+    summary : DataFrame
+        One row per model, indexed by model, with ``metric`` and ``<metric>_published``
+        (:func:`htsr_utils.paper.reference_data.join_reference`); only models with both are drawn.
+    metric : str, default "alpha_hat"
+        The metric compared.
     ax : Axes, optional
         Where to draw.
-    groups : Series, optional
-        Series (or family) of each model, for colors and the legend.
-    metric : str, default "alpha_hat"
-        For the axis labels.
+    by : str, default "series"
+        Column of the group of each model, for colors and the legend (if ``summary`` has it).
     weights, convention : str, optional
-        For the title and the x label.
+        For the title and the x label; taken from the summary's columns when omitted.
     published_label : str
         Says where the published values come from (y axis label).
     title : str, optional
@@ -451,13 +362,14 @@ def plot_parity(
     -------
     Axes
     """
-    ax = _axes(ax, (5.0, 4.8))
-    both = pd.concat({"computed": computed, "published": published}, axis=1).dropna()
-    if groups is not None:
-        both["group"] = groups.reindex(both.index)
+    ax = _axes(ax, (7.8, 5.4))
+    weights, convention = _run_labels(summary, weights, convention)
+    both = pd.concat({"computed": summary[metric], "published": summary[f"{metric}_published"]}, axis=1).dropna()
+    if by in summary.columns:
+        both["group"] = summary[by].reindex(both.index)
     for i, group in enumerate(list(dict.fromkeys(both["group"])) if "group" in both else [None]):
         part = both if group is None else both[both["group"] == group]
-        style = _group_style(group, i)
+        style = group_style(group, i)
         ax.scatter(part["computed"], part["published"], s=40, color=style["color"],
                    marker=style["marker"], edgecolor="black", linewidth=0.5, zorder=3,
                    label=str(group) if group else None)
@@ -479,126 +391,10 @@ def plot_parity(
         ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(f"computed {label} ({', '.join(p for p in (convention, weights_label(weights)) if p)})")
     ax.set_ylabel(f"{label}, {published_label}")
-    ax.set_title(_title(title or f"Computed vs published {label}", weights, convention), fontsize="medium")
+    ax.set_title(figure_title(title or f"Computed vs published {label}", weights, convention), fontsize="medium")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-    return ax
-
-
-def plot_pl_norm_relation(
-    details: pd.DataFrame,
-    relation: pd.DataFrame | None = None,
-    ax: Axes | None = None,
-    *,
-    by: str = "series",
-    x: str = "log_norm_sq",
-    y: str = "alpha_weighted",
-    weights: str | os.PathLike | None = None,
-    convention: str | None = None,
-    title: str | None = "Per matrix: weighted power-law exponent vs log Frobenius norm",
-) -> Axes:
-    """Scatter of ``alpha * log10(lambda_max)`` against ``log10 ||W||_F^2``, one point per matrix.
-
-    Parameters
-    ----------
-    details : DataFrame
-        Per-matrix rows with ``x``, ``y``, ``status`` and the ``by`` column.
-    relation : DataFrame, optional
-        :func:`htsr_utils.paper.regression.pl_norm_relation` of the same rows; its ``"all"`` row
-        is drawn as the OLS line and quoted (slope, R^2, residual std) in the legend.
-    ax : Axes, optional
-        Where to draw.
-    by : str, default "series"
-        Column that picks colors and markers.
-    weights, convention : str, optional
-        For the title.
-    """
-    ax = _axes(ax, (6.4, 4.8))
-    rows = details[details["status"] == "ok"] if "status" in details.columns else details
-    rows = rows.dropna(subset=[x, y])
-    groups = list(dict.fromkeys(rows[by])) if by in rows.columns else [None]
-    for i, group in enumerate(groups):
-        part = rows if group is None else rows[rows[by] == group]
-        style = _group_style(group, i)
-        ax.scatter(part[x], part[y], s=9, color=style["color"], marker=style["marker"], alpha=0.6,
-                   linewidth=0, label=f"{group} ({len(part)})" if group is not None else None)
-    if relation is not None and "all" in set(relation["group"]) and len(rows):
-        fit = relation.set_index("group").loc["all"]
-        if np.isfinite(fit["slope"]):
-            grid = np.linspace(float(rows[x].min()), float(rows[x].max()), 20)
-            ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="black", lw=1.8,
-                    label=(f"OLS, all {int(fit['n'])} matrices: slope {fit['slope']:.2f}, "
-                           f"$R^2$ = {fit['r2']:.2f}, residual std {fit['resid_std']:.2f}"))
-    if rows.empty:
-        ax.text(0.5, 0.5, "no fitted matrix\n(see the table of skipped models)", ha="center",
-                va="center", transform=ax.transAxes, color="gray")
-    ax.axhline(0, color="gray", lw=0.6)
-    ax.set_xlabel(METRIC_LABELS.get(x, x) + " (per matrix)")
-    ax.set_ylabel(METRIC_LABELS.get(y, y) + " (per matrix)")
-    if title:
-        ax.set_title(_title(title, weights, convention), fontsize="medium")
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="x-small", loc="best", markerscale=1.5)
-    return ax
-
-
-def plot_score_heatmap(
-    table: pd.DataFrame,
-    value: str = "kendall_tau",
-    ax: Axes | None = None,
-    *,
-    by: str = "series",
-    weights: str | os.PathLike | None = None,
-    convention: str | None = None,
-    title: str | None = None,
-) -> Axes:
-    """Heatmap of one regression score, one row per group and one column per metric.
-
-    Parameters
-    ----------
-    table : DataFrame
-        :func:`htsr_utils.paper.regression.group_regressions` output: ``by``, ``metric``, ``n`` and
-        ``value`` columns.
-    value : str, default "kendall_tau"
-        ``"kendall_tau"`` (diverging colors around 0, from -1 to 1), ``"r2"`` or ``"rmse"``.
-        Every cell is annotated with its value; groups with too few models (NaN) read
-        "n/a: n < 3".
-    ax : Axes, optional
-        Where to draw.
-    by : str, default "series"
-        The group column; row labels also give the number of models ``n``.
-    weights, convention : str, optional
-        For the title.
-    title : str, optional
-        Default: "<score> per <by> and metric".
-
-    Returns
-    -------
-    Axes
-    """
-    import seaborn as sns
-
-    groups = list(dict.fromkeys(table[by]))
-    metrics = list(dict.fromkeys(table["metric"]))
-    grid = table.pivot(index=by, columns="metric", values=value).reindex(index=groups, columns=metrics)
-    sizes = table.groupby(by, sort=False)["n"].max().reindex(groups)
-    ax = _axes(ax, (1.6 + 1.5 * max(1, len(metrics)), 1.2 + 0.42 * max(1, len(groups))))
-    text = np.where(grid.isna(), "", grid.map(lambda v: f"{v:+.2f}" if value == "kendall_tau" else f"{v:.2f}"))
-    limits = {"vmin": -1.0, "vmax": 1.0, "center": 0.0, "cmap": "RdBu_r"} if value == "kendall_tau" else {"cmap": "viridis"}
-    names = {"kendall_tau": "Kendall τ (metric vs top-1); < 0: as HT-SR predicts",
-             "r2": "$R^2$ of the OLS fit of top-1", "rmse": "RMSE of the OLS fit of top-1 (%)"}
-    sns.heatmap(grid.astype(float), ax=ax, annot=text, fmt="", linewidths=0.5, linecolor="white",
-                cbar_kws={"label": names.get(value, value)}, **limits)
-    for i, j in zip(*np.nonzero(grid.isna().to_numpy())):  # seaborn leaves NaN cells blank
-        ax.text(j + 0.5, i + 0.5, "n/a: n < 3", ha="center", va="center", fontsize="small", color="gray")
-    ax.set_xticklabels([METRIC_LABELS.get(m, m).split(" = ")[0] for m in metrics], rotation=0)
-    ax.set_yticklabels([f"{g} (n = {int(n)})" for g, n in zip(groups, sizes)], rotation=0)
-    ax.set_xlabel("metric (per-model average over weight matrices)")
-    ax.set_ylabel(by)
-    base = title or f"{names.get(value, value).split(' (')[0].split(' of')[0]} per {by} and metric"
-    ax.set_title(_title(base, weights, convention), fontsize="medium")
     return ax
 
 
@@ -644,6 +440,28 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150,
     return written
 
 
+def show_and_save(fig: Figure | Axes, path: str | os.PathLike) -> list[Path]:
+    """Show a figure in the notebook, then :func:`save_figure` it (PNG and PDF) and close it.
+
+    Parameters
+    ----------
+    fig : Figure or Axes
+        The figure, or an axes of it (what the ``plot_*`` functions return).
+    path : path-like
+        Target without suffix, as for :func:`save_figure`.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from IPython.display import display
+
+    fig = fig.figure if isinstance(fig, Axes) else fig
+    display(fig)
+    return save_figure(fig, path)
+
+
 def show_figure(path: str | os.PathLike, width: int | None = None):
     """Display a saved PNG in a notebook (figures are closed once saved)."""
     from IPython.display import Image
@@ -651,23 +469,28 @@ def show_figure(path: str | os.PathLike, width: int | None = None):
     return Image(filename=str(path), width=width)
 
 
+def _fit_of(fits: pd.DataFrame | None, by: str, group: object, metric: str) -> pd.Series | None:
+    """The row of ``fits`` for ``group`` and ``metric`` if it can be drawn (enough models, a slope)."""
+    if fits is None:
+        return None
+    if by not in fits.columns:
+        raise KeyError(f"the regression table has no column {by!r} (regress with by={by!r})")
+    rows = fits[(fits["metric"] == metric) & ((fits[by] == group) if group is not None else True)]
+    rows = rows[(rows["n"] >= MIN_GROUP_SIZE) & np.isfinite(rows["slope"].astype(float))]
+    return rows.iloc[0] if len(rows) == 1 else None
+
+
+def _run_labels(summary: pd.DataFrame, weights: str | os.PathLike | None,
+                convention: str | None) -> tuple[str | os.PathLike | None, str | None]:
+    """The weights and convention a title names: as given, else the summary's columns."""
+    return (weights if weights is not None else _first(summary, "weights"),
+            convention if convention is not None else _first(summary, "convention"))
+
+
 def _first(summary: pd.DataFrame, column: str) -> str | None:
     if column in summary.columns and len(summary):
         return str(summary[column].iloc[0])
     return None
-
-
-def _group_style(group: object, i: int) -> dict[str, str]:
-    if group is None:
-        return dict(_FALLBACK_STYLE)
-    family = str(group).split(" (")[0]  # "ResNet (pytorchcv)" -> family "ResNet"
-    if family in FAMILY_STYLES:
-        style = family_style(family)
-        if family != str(group) and "pytorchcv" in str(group):
-            style["color"] = _darker(style["color"])  # same marker, darker shade
-        return style
-    palette = plt.get_cmap("tab10").colors
-    return {"color": matplotlib.colors.to_hex(palette[i % len(palette)]), "marker": "o"}
 
 
 def _darker(color: str, factor: float = 0.6) -> str:

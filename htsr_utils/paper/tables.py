@@ -1,9 +1,14 @@
 """Paper-style tables: column labels, the per-model table, Markdown and files.
 
 * :func:`model_table` - one row per model: Architecture, Model and chosen columns, paper labels.
+* :func:`accuracy_caption` - the caption of a table of computed values and reported accuracies.
 * :func:`to_markdown` - a GitHub-flavoured Markdown table (``pandas.DataFrame.to_markdown`` needs
-  the ``tabulate`` package, which is not a dependency, so the formatter is our own).
-* :func:`write_table` - ``<stem>.csv`` and ``<stem>.md``, each written atomically.
+  the ``tabulate`` package, which is not a dependency, so the formatter is our own); a notebook
+  shows it rendered.
+* :func:`write_table` - ``<stem>.csv`` and ``<stem>.md``, each written atomically;
+  :func:`show_and_write` - the same after showing the table in the notebook.
+* :func:`show_and_write_model_table` - a family notebook's table: shown and written paper-style
+  (Markdown), with every column of :func:`model_record` in the CSV.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import pandas as pd
 
 from ..storage.fileio import atomic_write, write_csv
 
-__all__ = ["COLUMN_LABELS", "model_table", "to_markdown", "write_table"]
+__all__ = ["COLUMN_LABELS", "PAPER_TABLE_COLUMNS", "MarkdownText", "accuracy_caption", "model_record", "model_table",
+           "show_and_write", "show_and_write_model_table", "to_markdown", "write_table"]
 
 #: Paper-style labels of summary columns (Markdown/Unicode).
 COLUMN_LABELS = {
@@ -39,6 +45,34 @@ COLUMN_LABELS = {
     "top1_published": "Top1 used (published)",
     "n_matrices_published": "N_α (published)",
 }
+
+#: The columns of the family notebooks' tables (the paper's Tables 1-5), after Architecture and Model.
+PAPER_TABLE_COLUMNS = ["top1", "top5", "L", "N_alpha", "n_matrices_published", "alpha_hat", "alpha_hat_star",
+                       "alpha_hat_published"]
+
+
+class MarkdownText(str):
+    """Markdown text that a notebook displays rendered (``_repr_markdown_``); otherwise a ``str``."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def accuracy_caption(weights: str, convention: str, snapshot: str) -> str:
+    """The caption of a table of computed values next to reported accuracies and published values.
+
+    Parameters
+    ----------
+    weights, convention, snapshot : str
+        Where the values come from: the weights, the convention and the accuracy snapshot.
+
+    Returns
+    -------
+    str
+        One sentence naming them and what Top1/Top5 and *published* mean.
+    """
+    return (f"Convention {convention}; {weights} weights; Top1/Top5: reported accuracy (%) of the pretrained "
+            f"model, snapshot '{snapshot}'; *published*: the authors' values for the pretrained models.")
 
 
 def model_table(
@@ -85,7 +119,7 @@ def to_markdown(
     index: bool = False,
     missing: str = "",
     caption: str | None = None,
-) -> str:
+) -> MarkdownText:
     """A GitHub-flavoured Markdown table.
 
     Parameters
@@ -104,8 +138,8 @@ def to_markdown(
 
     Returns
     -------
-    str
-        The Markdown text, ending with a newline.
+    MarkdownText
+        The Markdown text, ending with a newline (a ``str``; a notebook shows it rendered).
     """
     if index:
         table = table.reset_index()
@@ -125,7 +159,7 @@ def to_markdown(
     lines = [line(headers), rule] + [line(r) for r in body]
     if caption:
         lines += ["", caption]
-    return "\n".join(lines) + "\n"
+    return MarkdownText("\n".join(lines) + "\n")
 
 
 def write_table(table: pd.DataFrame, stem: str | os.PathLike, *, pretty: pd.DataFrame | None = None,
@@ -154,6 +188,70 @@ def write_table(table: pd.DataFrame, stem: str | os.PathLike, *, pretty: pd.Data
     write_csv(table, csv_path, float_format="%.6g")
     atomic_write(md_path, to_markdown(pretty if pretty is not None else table, caption=caption))
     return [csv_path, md_path]
+
+
+def show_and_write(table: pd.DataFrame, stem: str | os.PathLike, *, pretty: pd.DataFrame | None = None,
+                   caption: str | None = None) -> list[Path]:
+    """Show a table in the notebook (Markdown, :func:`to_markdown`), then :func:`write_table` it.
+
+    Parameters
+    ----------
+    table, stem, pretty, caption
+        As for :func:`write_table`; what is shown is what the Markdown file holds.
+
+    Returns
+    -------
+    list of Path
+        The CSV and the Markdown file.
+    """
+    from IPython.display import display
+
+    display(to_markdown(pretty if pretty is not None else table, caption=caption))
+    return write_table(table, stem, pretty=pretty, caption=caption)
+
+
+def model_record(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The machine-readable form of :func:`model_table`: plain column names, and the context.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Joined summary (:func:`htsr_utils.paper.reference_data.join_reference`), indexed by model.
+    columns : sequence of str
+        The table's columns, as for :func:`model_table` (absent ones are empty).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``model``, ``series``, ``columns``, ``accuracy_source``, ``convention``,
+        ``weights``; one row per model, in the order of ``summary``.
+    """
+    keys = ["model", "series", *columns, "accuracy_source", "convention", "weights"]
+    return summary.rename_axis("model").reset_index().reindex(columns=keys)
+
+
+def show_and_write_model_table(summary: pd.DataFrame, columns: Sequence[str], stem: str | os.PathLike, *,
+                               caption: str | None = None) -> list[Path]:
+    """Show a family notebook's table and write it: :func:`model_table` in ``<stem>.md``,
+    :func:`model_record` in ``<stem>.csv``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Joined summary, indexed by model.
+    columns : sequence of str
+        The table's columns (e.g. :data:`PAPER_TABLE_COLUMNS`).
+    stem : path-like
+        Target without suffix.
+    caption : str, optional
+        A line under the table (e.g. :func:`accuracy_caption`).
+
+    Returns
+    -------
+    list of Path
+        The CSV and the Markdown file.
+    """
+    return show_and_write(model_record(summary, columns), stem, pretty=model_table(summary, columns), caption=caption)
 
 
 def _cell(value: object, column: object, floatfmt: str | Mapping[str, str], missing: str) -> str:

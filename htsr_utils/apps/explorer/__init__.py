@@ -32,7 +32,7 @@ def explore(
     ----------
     model : str, path, TrainConfig or Source, default "resnet18"
         A zoo name (:func:`htsr_utils.models.registry.list_models`, e.g. ``"minilm-l6"``), a ``.pth`` /
-        ``.safetensors`` checkpoint, or a :class:`~htsr_utils.trained.TrainConfig` of an MLP
+        ``.safetensors`` checkpoint, or a :class:`~htsr_utils.experiments.training.TrainConfig` of an MLP
         (trained now if not cached); see :mod:`htsr_utils.explorer.sources`.
     weights : {"random", "pretrained"}
         Weights of a zoo model.

@@ -40,8 +40,8 @@ class Source:
     ----------
     kind : {"zoo", "file", "trained"}
         A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint (a weight file
-        or a Hugging Face checkpoint folder), or an MLP of
-        notebook 09 (:func:`htsr_utils.trained.train_model`, trained on demand).
+        or a Hugging Face checkpoint folder), or an MLP of notebook 09
+        (:func:`htsr_utils.experiments.training.train_model`, trained on demand).
     name : str
         Zoo name, checkpoint path (file or folder), or dataset name.
     weights : str
