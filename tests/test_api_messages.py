@@ -54,3 +54,15 @@ def test_an_unknown_family_is_named():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "no model of family 'nosuch'; families: AlexNet," in done.stderr and "None" not in done.stderr
+
+
+def test_every_cache_follows_the_results_folder(tmp_path, monkeypatch):
+    """One rule: HTSR_RESULTS_DIR moves the results cache and the models trained here."""
+    from htsr_utils.experiments.training import TrainConfig, train_model
+    from htsr_utils.storage import paths
+
+    monkeypatch.setenv("HTSR_RESULTS_DIR", str(tmp_path / "results"))
+    assert paths.trained_models_dir() == tmp_path / "results" / "trained_models"
+    trained = train_model(TrainConfig(dataset="mnist1d", width=16, epochs=1, batch_size=512))
+    assert not trained.from_cache
+    assert list((tmp_path / "results" / "trained_models").glob("mnist1d-*.pt"))

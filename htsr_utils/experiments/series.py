@@ -46,7 +46,6 @@ from .analysis import (
 )
 from .datasets import load_dataset
 from .training import (
-    DEFAULT_CACHE_DIR,
     TrainConfig,
     TrainedModel,
     build_model,
@@ -147,7 +146,7 @@ def series_configs(series: Series, seeds: Sequence[int], quick: bool = False) ->
 
 def train_series(
     series: Sequence[Series], seeds: Sequence[int], quick: bool = False,
-    cache_dir: Path = DEFAULT_CACHE_DIR, workers: int = 1,
+    cache_dir: Path | None = None, workers: int = 1,
 ) -> dict[str, list[TrainedModel]]:
     """Train (or load from the cache) every member and seed of several series.
 

@@ -33,7 +33,6 @@ from .datasets import DATASETS, Dataset, load_dataset
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
-    "DEFAULT_CACHE_DIR",
     "DEFAULT_EPOCHS",
     "DEFAULT_SEEDS",
     "TrainConfig",
@@ -47,7 +46,6 @@ __all__ = [
     "train_models",
 ]
 
-DEFAULT_CACHE_DIR = paths.trained_models_dir()
 #: Batch sizes of notebook 09's knob sweep (Martin & Mahoney's batch-size experiment).
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 #: Training seeds of every configuration.
@@ -299,15 +297,16 @@ def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
     )
 
 
-def train_model(config: TrainConfig, cache_dir: Path = DEFAULT_CACHE_DIR) -> TrainedModel:
+def train_model(config: TrainConfig, cache_dir: Path | None = None) -> TrainedModel:
     """Train one model deterministically on CPU, or load it from the cache.
 
     Parameters
     ----------
     config : TrainConfig
         What to train.
-    cache_dir : pathlib.Path, default ``data/trained_models``
-        Directory of cache entries ``<dataset>-<key>.pt`` (the state dict) and
+    cache_dir : pathlib.Path, optional
+        Default :func:`htsr_utils.storage.paths.trained_models_dir` (read at the call, so it
+        follows ``HTSR_RESULTS_DIR``).  Directory of cache entries ``<dataset>-<key>.pt`` (the state dict) and
         ``<dataset>-<key>.json`` (its sidecar: configuration, accuracies, training time and
         the SHA-256 of the ``.pt``), written and read by :mod:`htsr_utils.storage.entries`:
         an interrupted write leaves no entry behind.
@@ -317,7 +316,7 @@ def train_model(config: TrainConfig, cache_dir: Path = DEFAULT_CACHE_DIR) -> Tra
     TrainedModel
         The trained model; ``from_cache`` tells whether it was loaded.
     """
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else paths.trained_models_dir()
     cached = _load(config, cache_dir)
     if cached is not None:
         return cached
@@ -342,7 +341,7 @@ def _train_to_cache(config: TrainConfig, cache_dir: Path) -> None:
 
 
 def train_models(
-    configs: Sequence[TrainConfig], cache_dir: Path = DEFAULT_CACHE_DIR, workers: int = 1,
+    configs: Sequence[TrainConfig], cache_dir: Path | None = None, workers: int = 1,
 ) -> list[TrainedModel]:
     """Train (or load) several models, the missing ones in ``workers`` processes.
 
@@ -354,7 +353,7 @@ def train_models(
     ----------
     configs : sequence of TrainConfig
         What to train.
-    cache_dir : pathlib.Path, default ``data/trained_models``
+    cache_dir : pathlib.Path, optional
         Model cache, see :func:`train_model`.
     workers : int, default 1
         Processes that train the missing models (``spawn``ed; 1 trains here, in order).
@@ -364,7 +363,7 @@ def train_models(
     list of TrainedModel
         In the order of ``configs``; ``from_cache`` is False for the models trained by this call.
     """
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else paths.trained_models_dir()
     missing = list(dict.fromkeys(c for c in configs if _load(c, cache_dir) is None))
     if workers > 1 and len(missing) > 1:
         with process_pool(min(workers, len(missing))) as pool:

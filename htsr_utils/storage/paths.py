@@ -60,9 +60,10 @@ def results_dir() -> Path:
 
 
 def trained_models_dir() -> Path:
-    """The models trained by notebooks 09 and 11: ``<repo>/data/trained_models`` in a checkout,
-    else ``$XDG_CACHE_HOME/htsr/trained_models`` (``~/.cache/htsr/trained_models``)."""
-    return _data_dir("trained_models")
+    """The models trained here (notebooks 09, 11, the explorer): ``trained_models/`` in the
+    results folder (:func:`results_dir`), so one setting, ``$HTSR_RESULTS_DIR``, moves every
+    cache htsr keeps."""
+    return results_dir() / "trained_models"
 
 
 def _data_dir(name: str) -> Path:

@@ -123,7 +123,7 @@ def trained_source(dataset: str = "mnist", batch_size: int = 128, seed: int = 0)
     """An MLP of notebook 09 in its CI configuration (a third of the default epochs).
 
     The configuration is the one notebook 09 trains with ``quick=True``, so the model is
-    read from ``data/trained_models`` when that notebook ran, and trained now otherwise.
+    read from the model cache (:func:`htsr_utils.storage.paths.trained_models_dir`) when that notebook ran, and trained now otherwise.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
