@@ -191,12 +191,14 @@ def test_write_notebook_report_forms(tmp_path):
 
 
 def _main_job_models(number: str) -> list[str]:
-    """The models notebook ``number`` analyzes in the main job (``quick=False``): its
-    model-list cell (the first code cell that sets ``models``), run here."""
+    """The models notebook ``number`` analyzes in the main job (``quick=False``): its parameters
+    cell, then its model-list cell (the first code cell that sets ``models``), run here."""
     notebook = next((REPO / "notebooks").glob(f"{number}_*.ipynb"))
-    cells = [cell.source for cell in nbformat.read(notebook, 4).cells if cell.cell_type == "code"]
-    namespace = {"quick": False}
-    exec(next(c for c in cells if re.search(r"^models = ", c, flags=re.M)), namespace)
+    code = [cell for cell in nbformat.read(notebook, 4).cells if cell.cell_type == "code"]
+    namespace: dict = {}
+    exec(next(c.source for c in code if "parameters" in c.metadata.get("tags", [])), namespace)
+    namespace["quick"] = False
+    exec(next(c.source for c in code if re.search(r"^models = ", c.source, flags=re.M)), namespace)
     return list(namespace["models"])
 
 
