@@ -32,8 +32,9 @@ def explore(
     ----------
     model : str, path, TrainConfig or Source, default "resnet18"
         A zoo name (:func:`htsr_utils.models.registry.list_models`, e.g. ``"minilm-l6"``), a ``.pth`` /
-        ``.safetensors`` checkpoint, or a :class:`~htsr_utils.experiments.training.TrainConfig` of an MLP
-        (trained now if not cached); see :mod:`htsr_utils.explorer.sources`.
+        ``.safetensors`` checkpoint or a Hugging Face checkpoint folder, or a
+        :class:`~htsr_utils.experiments.training.TrainConfig` (an MLP of notebook 09, a CNN;
+        trained now if not cached); see :mod:`htsr_utils.apps.explorer.sources`.
     weights : {"random", "pretrained"}
         Weights of a zoo model.
     convention : str
@@ -45,7 +46,8 @@ def explore(
     -------
     Explorer
         An ipywidgets VBox; display it (last expression of a cell).  A model that cannot
-        be loaded or analyzed gives a message inside the app.
+        be loaded or analyzed gives a message inside the app (and the other model is shown
+        without it).
     """
     from ...engine.conventions import get_convention
     from .app import Explorer
@@ -54,7 +56,6 @@ def explore(
     get_convention(convention)  # ValueError naming the known conventions, before any work
     app = Explorer()
     app.convention.value = convention
-    app.load(lambda: as_source(model, weights))
-    if compare is not None:
-        app.load_compare(lambda: as_source(compare, compare_weights))
+    app.load_models(lambda: as_source(model, weights),
+                    None if compare is None else lambda: as_source(compare, compare_weights))
     return app

@@ -9,6 +9,7 @@ Marchenko-Pastur variance) are computed for one matrix when first asked for, the
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,6 +27,8 @@ from .sources import Source, Weights
 
 #: Seed of the entry permutation of the "permuted" overlay.
 PERMUTATION_SEED = 0
+#: Name shown for a weight at the top of a checkpoint (key ``weight``: a single module's state dict).
+ROOT_NAME = "<root>"
 
 
 @dataclass
@@ -90,13 +93,13 @@ class ModelAnalysis:
         def compute() -> float | None:
             single = _single_layer(self.weights, self.layer(row), None)
             wanted = self.slice(row)
-            mats = [m.matrix for m in weight_matrices(single, self.convention).matrices
+            mats = [m.matrix for m in weight_matrices(single, _any_size(self.convention)).matrices
                     if wanted is None or slice_label(m.slice) == wanted]
             return float(np.var(np.concatenate([m.ravel() for m in mats]))) if mats else None
         return self._memo(("variance", row), compute)
 
     def layer(self, row: int) -> str:
-        """Layer name of a row."""
+        """Layer name of a row (``""`` for a weight at the top of a checkpoint)."""
         return str(self.details.at[row, "layer"])
 
     def slice(self, row: int) -> str | None:
@@ -104,14 +107,18 @@ class ModelAnalysis:
         return slice_of(self.details, row)
 
     def matrix_name(self, row: int) -> str:
-        """``"layer [slice]"``, or the layer name alone."""
+        """``"layer [slice]"``, or the layer name alone (:data:`ROOT_NAME` for the top of a checkpoint)."""
         label = self.slice(row)
-        return self.layer(row) + (f" [{label}]" if label is not None else "")
+        return (self.layer(row) or ROOT_NAME) + (f" [{label}]" if label is not None else "")
+
+    def matrix_names(self) -> list[str]:
+        """:meth:`matrix_name` of every row, in row order."""
+        return [self.matrix_name(i) for i in range(len(self.details))]
 
     def _layer_spectrum(self, row: int, weights: Weights, replacement: torch.Tensor | None) -> np.ndarray:
         """Fitted eigenvalues of the row's matrix in ``weights`` (its layer's weight replaced if given)."""
         single = _single_layer(weights, self.layer(row), replacement)
-        sub, esds = analyze_with_esds(single, self.convention)
+        sub, esds = analyze_with_esds(single, _any_size(self.convention))
         wanted = self.slice(row)
         match = [i for i in range(len(sub)) if slice_of(sub, i) == wanted]
         return fit_eigenvalues(esds[match[0]], self.convention)
@@ -128,12 +135,24 @@ def slice_of(details: pd.DataFrame, row: int) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
+def _any_size(convention: Convention) -> Convention:
+    """``convention`` analyzing matrices of every size: one matrix below its ``min_dim`` (a
+    row it keeps only for the spectral norm) gets the same ESD, and is analyzed on its own."""
+    return dataclasses.replace(convention, min_dim=0)
+
+
+def _weight_key(weights: Weights, layer: str) -> str:
+    """The state-dict key of ``layer``'s weight: ``<layer>.weight``, ``weight`` for the top
+    of a checkpoint, or the key itself (a tensor analyzed by key, e.g. stacked experts)."""
+    key = f"{layer}.weight" if layer else "weight"
+    return key if key in weights else layer
+
+
 def _layer_weight(weights: Weights, layer: str) -> torch.Tensor:
     """The weight tensor of ``layer`` in a module or a state dict."""
     if isinstance(weights, nn.Module):
         return weights.get_submodule(layer).weight.detach()
-    key = f"{layer}.weight" if f"{layer}.weight" in weights else layer
-    return weights[key].detach()
+    return weights[_weight_key(weights, layer)].detach()
 
 
 def _single_layer(weights: Weights, layer: str, replacement: torch.Tensor | None) -> Weights:
@@ -144,7 +163,7 @@ def _single_layer(weights: Weights, layer: str, replacement: torch.Tensor | None
             with torch.no_grad():
                 module.weight.copy_(replacement)
         return module
-    key = f"{layer}.weight" if f"{layer}.weight" in weights else layer
+    key = _weight_key(weights, layer)
     return {key: weights[key] if replacement is None else replacement}
 
 

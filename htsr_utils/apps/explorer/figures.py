@@ -2,10 +2,14 @@
 
 Each ``*_figure`` function builds an empty :class:`plotly.graph_objects.FigureWidget` with
 named traces; each ``draw_*`` function fills them in one batch update.  Machine-readable
-values of a trace (e.g. the power law's alpha and xmin) are in its ``meta``.
+values of a trace (e.g. the power law's alpha and xmin) are in its ``meta``; what a figure
+shows (model, convention, matrix: an :data:`About`) is in its ``layout.meta`` and, for the
+reader, in its subtitle.
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pandas as pd
@@ -18,6 +22,10 @@ from ...paper.figures import EIGENVALUE_LABEL, histogram_edges
 #: Figure size in pixels (two side by side fit a JupyterLab notebook on a 1600-pixel-wide screen).
 WIDTH, HEIGHT = 540, 440
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f"
+
+#: What a figure shows, kept in its ``layout.meta``: ``{"source": model label, "convention":
+#: name, "matrix": matrix name}`` (keys left out where they do not apply), or None for nothing.
+About = dict | None
 
 
 def power_law_counts(edges: np.ndarray, fit: PowerLawFit | dict) -> np.ndarray:
@@ -45,11 +53,22 @@ def mp_counts(edges: np.ndarray, n: int, rows: int, cols: int, entry_variance: f
 
 def _figure(title: str, xtitle: str, ytitle: str, traces: list, **layout) -> go.FigureWidget:
     fig = go.FigureWidget(data=traces)
-    fig.update_layout(title=dict(text=title, font_size=14), width=WIDTH, height=HEIGHT,
-                      margin=dict(l=60, r=20, t=40, b=40),
+    fig.update_layout(title=dict(text=title, font_size=14, subtitle_font_size=11), width=WIDTH, height=HEIGHT,
+                      margin=dict(l=60, r=20, t=60, b=40),
                       legend=dict(font_size=10, orientation="h", yanchor="top", y=-0.17, x=0),
                       xaxis_title=xtitle, yaxis_title=ytitle, **layout)
     return fig
+
+
+def set_heading(fig: go.FigureWidget, title: str, about: About) -> None:
+    """Title ``title``; subtitle the model and convention of ``about``, which goes to ``layout.meta``.
+
+    Plotly reads titles as HTML: names are escaped (a matrix named ``<root>`` shows as such).
+    """
+    fig.layout.title.text = html.escape(title, quote=False)
+    parts = [about[key] for key in ("source", "convention") if about and about.get(key)]
+    fig.layout.title.subtitle.text = html.escape(", ".join(parts), quote=False)
+    fig.layout.meta = about
 
 
 # --------------------------------------------------------------------------- model overview
@@ -68,27 +87,36 @@ def overview_figure() -> go.FigureWidget:
         clickmode="event")
 
 
-def _hover(details: pd.DataFrame) -> list[str]:
-    return [f"{r.layer} {r.slice if isinstance(r.slice, str) else ''}<br>α={r.alpha:.3f} D={r.D:.3f} λ_max={r.lambda_max:.4g} {r.status}"
-            for r in details.itertuples()]
+def _hover(details: pd.DataFrame, names: list[str]) -> list[str]:
+    return [f"{html.escape(name, quote=False)}<br>α={r.alpha:.3f} D={r.D:.3f} λ_max={r.lambda_max:.4g} {r.status}"
+            for name, r in zip(names, details.itertuples())]
 
 
-def draw_overview(fig: go.FigureWidget, details: pd.DataFrame, title: str, selected: int) -> None:
-    """Fill the overview with one point per matrix (``customdata`` = row number)."""
+def draw_overview(fig: go.FigureWidget, details: pd.DataFrame, names: list[str], selected: int,
+                  about: About) -> None:
+    """Fill the overview with one point per matrix (``customdata`` = row number, ``names`` in the hover)."""
     rows = np.arange(len(details))
     depth = details["layer_index"].to_numpy()
     with fig.batch_update():
-        fig.data[0].update(x=depth, y=details["alpha"].to_numpy(), customdata=rows, text=_hover(details),
-                           hoverinfo="text")
+        fig.data[0].update(x=depth, y=details["alpha"].to_numpy(), customdata=rows,
+                           text=_hover(details, names), hoverinfo="text", visible=True)
         fig.data[1].update(x=depth, y=details["lambda_max"].to_numpy(), customdata=rows,
-                           text=_hover(details), hoverinfo="text")
-        fig.layout.title.text = title
-        mark_selected(fig, details, selected)
+                           text=_hover(details, names), hoverinfo="text", visible=True)
+        mark_selected(fig, details, selected, about)
 
 
-def mark_selected(fig: go.FigureWidget, details: pd.DataFrame, row: int) -> None:
-    """Ring the selected matrix's alpha point."""
-    fig.data[2].update(x=[details.at[row, "layer_index"]], y=[details.at[row, "alpha"]])
+def mark_selected(fig: go.FigureWidget, details: pd.DataFrame, row: int, about: About) -> None:
+    """Ring the selected matrix's α point; where it has no α, its λ_max point; with neither, none."""
+    alpha, lambda_max = float(details.at[row, "alpha"]), float(details.at[row, "lambda_max"])
+    x = [details.at[row, "layer_index"]]
+    ring = fig.data[2]
+    if np.isfinite(alpha):
+        ring.update(x=x, y=[alpha], yaxis="y", visible=True)
+    elif lambda_max > 0:
+        ring.update(x=x, y=[lambda_max], yaxis="y2", visible=True)
+    else:
+        ring.update(x=[], y=[], visible=False)
+    set_heading(fig, f"{len(details)} matrices; selected: {about['matrix']}", about)
 
 
 # --------------------------------------------------------------------------- ESD
@@ -127,11 +155,13 @@ def trace(fig: go.FigureWidget, key: str):
 
 def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Series, *, log: bool,
              overlays: dict[str, np.ndarray], mp: tuple[int, int, float] | None,
-             hand_fit: dict | None) -> None:
+             hand_fit: dict | None, about: About) -> None:
     """Draw one matrix's ESD (bin edges in the ESD trace's ``customdata``).
 
     Parameters
     ----------
+    title : str
+        Figure title; ``about`` (model, convention, matrix) gives its subtitle and ``layout.meta``.
     fitted : ndarray
         The eigenvalues the fit saw (every one is counted).
     row : Series
@@ -187,15 +217,16 @@ def draw_esd(fig: go.FigureWidget, title: str, fitted: np.ndarray, row: pd.Serie
         fig.update_xaxes(type=kind, autorange=True)
         # Log axis ranges are in decades; from half a count to above the tallest bar.
         fig.update_yaxes(type=kind, range=[np.log10(0.5), np.log10(top * 3.0)] if log else [0, top * 1.1])
-        fig.layout.title.text = title
+        set_heading(fig, title, about)
 
 
-def clear(fig: go.FigureWidget, title: str) -> None:
-    """Empty every trace of a figure and set its title (e.g. to say why nothing is drawn)."""
+def clear(fig: go.FigureWidget, title: str, about: About = None) -> None:
+    """Empty and hide every trace of a figure (so the legend names none) and set its heading,
+    e.g. to say why nothing is drawn."""
     with fig.batch_update():
         for t in fig.data:
-            t.update(x=[], y=[])
-        fig.layout.title.text = title
+            t.update(x=[], y=[], visible=False)
+        set_heading(fig, title, about)
 
 
 def _vline(x: float, top: float, name: str, log: bool) -> dict:
@@ -218,22 +249,23 @@ def diagnostics_figure() -> go.FigureWidget:
         xaxis_type="log", yaxis2=dict(title="fitted exponent α", overlaying="y", side="right"))
 
 
-def draw_diagnostics(fig: go.FigureWidget, title: str, fit: PowerLawFit) -> None:
+def draw_diagnostics(fig: go.FigureWidget, title: str, fit: PowerLawFit, about: About) -> None:
     """Every candidate's D and alpha; the chosen xmin marked."""
     c = fit.candidates
     finite = c["alpha"][np.isfinite(c["alpha"])]
     top = min(float(np.percentile(finite, 95)) + 1.0, 20.0) if finite.size else 10.0
     with fig.batch_update():
-        fig.data[0].update(x=c["xmin"], y=c["D"])
-        fig.data[1].update(x=c["xmin"], y=c["alpha"])
-        fig.data[2].update(x=[fit.xmin], y=[fit.D], meta={"xmin": fit.xmin, "alpha": fit.alpha, "D": fit.D})
+        fig.data[0].update(x=c["xmin"], y=c["D"], visible=True)
+        fig.data[1].update(x=c["xmin"], y=c["alpha"], visible=True)
+        fig.data[2].update(x=[fit.xmin], y=[fit.D], meta={"xmin": fit.xmin, "alpha": fit.alpha, "D": fit.D},
+                           visible=True)
         fig.layout.yaxis2.range = [max(0.0, float(finite.min()) - 0.5) if finite.size else 0, top]
-        fig.layout.title.text = title
+        set_heading(fig, title, about)
 
 
 def mark_hand_xmin(fig: go.FigureWidget, xmin: float, D: float) -> None:
     """Mark the xmin chosen with the slider."""
-    fig.data[3].update(x=[xmin], y=[D])
+    fig.data[3].update(x=[xmin], y=[D], visible=True)
 
 
 # --------------------------------------------------------------------------- compare
@@ -246,11 +278,16 @@ def compare_figure() -> go.FigureWidget:
                     go.Scatter(mode="markers", marker=dict(color=_ORANGE, size=7, symbol="diamond"))])
 
 
-def draw_compare(fig: go.FigureWidget, labeled: list[tuple[str, pd.DataFrame]]) -> None:
-    """One trace per model (name = its label)."""
+def draw_compare(fig: go.FigureWidget, labeled: list[tuple[str, pd.DataFrame, list[str]]], convention: str) -> None:
+    """One trace per model, ``(label, details, matrix names)`` each (at most two); the trace name is the label."""
     with fig.batch_update():
-        for t, (label, details) in zip(fig.data, labeled):
+        for i, t in enumerate(fig.data):
+            if i >= len(labeled):
+                t.update(x=[], y=[], visible=False)
+                continue
+            label, details, names = labeled[i]
             depth = details["layer_index"].to_numpy(dtype=float)
             t.update(x=depth / max(depth.max(), 1.0), y=details["alpha"].to_numpy(), name=label,
-                     text=_hover(details), hoverinfo="text")
-        fig.layout.title.text = " vs ".join(label for label, _ in labeled)
+                     text=_hover(details, names), hoverinfo="text", visible=True)
+        set_heading(fig, " vs ".join(label for label, _, _ in labeled),
+                    {"sources": [label for label, _, _ in labeled], "convention": convention})

@@ -15,6 +15,7 @@ from ...engine.checkpoint import CHECKPOINT_SUFFIXES, open_checkpoint
 from ...experiments.datasets import DATASETS
 from ...experiments.training import (
     DEFAULT_BATCH_SIZES,
+    DEFAULT_EPOCHS,
     DEFAULT_SEEDS,
     TrainConfig,
     default_config,
@@ -29,7 +30,8 @@ Weights = Union[nn.Module, Mapping[str, torch.Tensor]]
 
 #: Batch sizes of the models notebook 09 trains in its CI configuration (quick family).
 TRAINED_BATCH_SIZES: tuple[int, ...] = quick_values(DEFAULT_BATCH_SIZES)
-
+#: Datasets notebook 09 trains its MLPs on (those with a default number of epochs).
+TRAINED_DATASETS: tuple[str, ...] = tuple(d for d in DATASETS if d in DEFAULT_EPOCHS)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class Source:
     ----------
     kind : {"zoo", "file", "trained"}
         A model of :func:`htsr_utils.models.registry.list_models`, a checkpoint (a weight file
-        or a Hugging Face checkpoint folder), or an MLP of notebook 09
-        (:func:`htsr_utils.experiments.training.train_model`, trained on demand).
+        or a Hugging Face checkpoint folder), or a model trained here
+        (:func:`htsr_utils.experiments.training.train_model`, trained on demand): an MLP of
+        notebook 09 or any other :class:`~htsr_utils.experiments.training.TrainConfig`.
     name : str
         Zoo name, checkpoint path (file or folder), or dataset name.
     weights : str
@@ -57,13 +60,13 @@ class Source:
 
     @property
     def label(self) -> str:
-        """Short human-readable name, e.g. ``"resnet18 (random)"``."""
+        """Short human-readable name, e.g. ``"resnet18 (random)"``, ``"MLP mnist batch 128 (10
+        epochs, seed 0)"`` or ``"vgg2d depth 3 width 16 mnist batch 64 (3 epochs, seed 1)"``."""
         if self.kind == "zoo":
             return f"{self.name} ({self.weights})"
         if self.kind == "file":
             return Path(self.name).name
-        c = self.config
-        return f"MLP {c.dataset} batch {c.batch_size} ({c.epochs} epochs, seed {c.seed})"
+        return trained_label(self.config)
 
     def load(self) -> Weights:
         """The model (zoo, trained), or the checkpoint's tensors, each read when asked for.
@@ -90,6 +93,21 @@ class Source:
         if self.kind != "zoo":
             return None
         return load_model(self.name, "random")
+
+
+def trained_label(config: TrainConfig) -> str:
+    """The architecture (the MLP's width where it is not the default), data, batch size,
+    epochs and seed of a trained model, and its learning rate and momentum where they are not
+    the defaults."""
+    default = TrainConfig(dataset=config.dataset)
+    if config.arch == "mlp":
+        arch = "MLP" + (f" width {config.width}" if config.width != default.width else "")
+    else:
+        arch = f"{config.arch} depth {config.depth} width {config.width}"
+    knobs = "".join(f", {name} {getattr(config, name)}" for name in ("lr", "momentum")
+                    if getattr(config, name) != getattr(default, name))
+    return (f"{arch} {config.dataset} batch {config.batch_size} "
+            f"({config.epochs} epochs, seed {config.seed}{knobs})")
 
 
 def zoo_source(name: str, weights: str = "random") -> Source:
@@ -123,10 +141,16 @@ def trained_source(dataset: str = "mnist", batch_size: int = 128, seed: int = 0)
     """An MLP of notebook 09 in its CI configuration (a third of the default epochs).
 
     The configuration is the one notebook 09 trains with ``quick=True``, so the model is
-    read from the model cache (:func:`htsr_utils.storage.paths.trained_models_dir`) when that notebook ran, and trained now otherwise.
+    read from the model cache (:func:`htsr_utils.storage.paths.trained_models_dir`) when that
+    notebook ran, and trained now otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is not one of :data:`TRAINED_DATASETS`.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
+    if dataset not in TRAINED_DATASETS:
+        raise ValueError(f"notebook 09 trains on {', '.join(TRAINED_DATASETS)}, not {dataset!r}")
     _, _, base = quick_settings(DEFAULT_BATCH_SIZES, DEFAULT_SEEDS, default_config(dataset))
     config = dataclasses.replace(base, batch_size=batch_size, seed=seed)
     return Source("trained", dataset, config=config)
