@@ -23,8 +23,7 @@ from ...models.files import WeightsUnavailableError
 from ...models.registry import UnknownModelError, list_models
 from . import figures
 from .analysis import AnalysisStore, ModelAnalysis
-from .sources import (TRAINED_BATCH_SIZES, TRAINED_DATASETS, Source, file_source, trained_source,
-                      zoo_source)
+from .sources import TRAINED_BATCH_SIZES, TRAINED_DATASETS, Source, file_source, trained_source, zoo_source
 
 #: Errors of bad input: their message is shown alone (any other error also gets its traceback).
 INPUT_ERRORS = (FileNotFoundError, WeightFileError, WeightsUnavailableError, UnknownModelError,
