@@ -122,13 +122,19 @@ def test_tied_embedding_is_counted_once(tmp_path):
     assert analyze(gpt2, "ww").set_index("layer").loc["transformer.h.0.attn.c_attn", "layer_type"] == "Conv1D"
 
 
-def test_tied_weights_in_a_plain_module_are_counted_once():
+def test_tied_weights_in_a_plain_module_are_counted_once(tmp_path):
+    from safetensors.torch import save_model
+
     model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
     model[2].weight = model[0].weight
     details = analyze(model, "sdm2020")
     assert list(details["layer"]) == ["0"]
     assert details.attrs["skipped"][0]["layer"] == "2"
-    assert analyze(model.state_dict(), "sdm2020").equals(details)
+    torch.save(model.state_dict(), tmp_path / "tied.pt")  # torch.save keeps the shared storage
+    save_model(model, str(tmp_path / "tied.safetensors"))  # safetensors stores a shared tensor once
+    for form in (model.state_dict(), tmp_path / "tied.pt", tmp_path / "tied.safetensors"):
+        table = analyze(form, "sdm2020")
+        assert list(table["layer"]) == ["0"] and table["alpha"].equals(details["alpha"]), form
 
 
 def test_per_expert_weights_of_a_saved_mixture_of_experts(tmp_path):
