@@ -112,9 +112,10 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
     """Yield the items of ``items``, producing the next one in a background thread meanwhile.
 
     While the caller works on one item, the next is read (e.g. a checkpoint's next tensors from
-    disk): at most two items exist at a time.  An exception of the producer is raised in the
-    caller; the caller waits in short timed gets, so a ``KeyboardInterrupt`` reaches it at once,
-    and closing the iterator stops the producer after the item it is producing.
+    disk): at most two items are out at a time, the one the caller works on and the one being
+    read.  An exception of the producer is raised in the caller; the caller waits in short timed
+    gets, so a ``KeyboardInterrupt`` reaches it at once, and closing the iterator stops the
+    producer after the item it is producing.
 
     Parameters
     ----------
@@ -125,22 +126,24 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
     ------
     The items, in order.
     """
-    ready: queue.Queue = queue.Queue(maxsize=1)
+    ready: queue.Queue = queue.Queue()
+    slots = threading.Semaphore(2)  # the item the caller works on, and the one being read
     stop = threading.Event()
     done = object()
 
     def produce() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        ready.put((item, None), timeout=_POLL_S)
-                        break
-                    except queue.Full:
-                        continue
+            iterator = iter(items)
+            while True:
+                while not slots.acquire(timeout=_POLL_S):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            ready.put((done, None))
+                item = next(iterator, done)
+                ready.put((item, None))
+                if item is done:
+                    return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             ready.put((done, exc))
 
@@ -157,5 +160,6 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
                     raise error
                 return
             yield item
+            slots.release()  # the caller is done with this item
     finally:
         stop.set()
