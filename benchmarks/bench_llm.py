@@ -14,7 +14,9 @@ per block with ``model.safetensors.index.json`` and a ``config.json`` naming
   convention computes the same numbers, ``tests/test_ww_reference.py``).
 
 Each run is a fresh subprocess: wall time of the analysis call, and the process's peak
-resident memory (``ru_maxrss``).  The same matrices must get the same alpha from both tools
+resident memory (``VmHWM`` of ``/proc/self/status``; ``ru_maxrss`` would include this script's
+own memory, which a child inherits on Linux).  The same matrices must get the same alpha from
+both tools
 (per layer, to 1e-3; float32 against float64 to 1e-3).  A second pass with ``--blocks 0`` (the
 embedding and output layer only) splits the time into a fixed part and a per-block part, and
 the time of all 32 blocks of LLaMA-7B is extrapolated from them.
@@ -40,23 +42,25 @@ HIDDEN, MLP, VOCAB, FULL_BLOCKS = 4096, 11008, 32000, 32
 SPEEDUP_FLOAT64, SPEEDUP_FLOAT32, MEMORY_SHARE = 5.0, 8.0, 0.5
 
 _HTSR = """
-import json, resource, sys, time
+import json, sys, time
 from htsr_utils import analyze
 start = time.perf_counter()
 details = analyze(sys.argv[1], "ww", precision=sys.argv[2])
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) * 1024
+print(json.dumps({"seconds": seconds, "peak": peak,
                   "layers": details["layer"].tolist(), "alpha": details["alpha"].tolist()}))
 """
 
 _WW = """
-import json, logging, resource, sys, time
+import json, logging, sys, time
 logging.disable(logging.CRITICAL)
 import weightwatcher
 start = time.perf_counter()
 details = weightwatcher.WeightWatcher(model=sys.argv[1]).analyze()
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) * 1024
+print(json.dumps({"seconds": seconds, "peak": peak,
                   "layers": details["name"].astype(str).tolist(), "alpha": details["alpha"].tolist()}))
 """
 

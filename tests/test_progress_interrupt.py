@@ -60,7 +60,7 @@ def test_interrupt_stops_every_worker_after_its_current_unit(monkeypatch):
     lock, release = threading.Lock(), threading.Event()
     gram = esd_module._gram
 
-    def held_unit(stack):
+    def held_unit(stack, *args):
         with lock:
             started.append(threading.current_thread().name)
             if len(started) == n_workers:  # every worker is inside a unit
