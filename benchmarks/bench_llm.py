@@ -16,10 +16,9 @@ per block with ``model.safetensors.index.json`` and a ``config.json`` naming
 Each run is a fresh subprocess: wall time of the analysis call, and the process's peak
 resident memory (``VmHWM`` of ``/proc/self/status``; ``ru_maxrss`` would include this script's
 own memory, which a child inherits on Linux).  The same matrices must get the same alpha from
-both tools
-(per layer, to 1e-3; float32 against float64 to 1e-3).  A second pass with ``--blocks 0`` (the
-embedding and output layer only) splits the time into a fixed part and a per-block part, and
-the time of all 32 blocks of LLaMA-7B is extrapolated from them.
+both tools (per layer, to 1e-3; float32 against float64 to 1e-3).  A second pass with
+``--blocks 0`` (the embedding and output layer only) splits the time into a fixed part and a
+per-block part, and the time of all 32 blocks of LLaMA-7B is extrapolated from them.
 
 Targets (printed PASS / FAIL): htsr float64 >= 5x faster than weightwatcher, float32 >= 8x, and
 htsr's peak memory under half weightwatcher's.  Results: ``benchmarks/results/bench_llm.txt``.
