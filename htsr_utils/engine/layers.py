@@ -232,12 +232,14 @@ def _checkpoint_weights(
         return
     first_key: dict[int, str] = {}
     tied: dict[str, str] = {}
-    for key, tensor in skeleton.state_dict(keep_vars=True).items():
+    model_keys = skeleton.state_dict(keep_vars=True)
+    for key, tensor in model_keys.items():
         tied_to = first_key.setdefault(id(tensor), key)
         if tied_to != key:
             tied[key] = tied_to
-    order = [k for k in skeleton.state_dict() if k in checkpoint and k not in tied]
-    order += [k for k in checkpoint if k not in set(order) and k not in tied]
+    ordered = {k: None for k in model_keys if k in checkpoint and k not in tied}
+    ordered |= {k: None for k in checkpoint if k not in tied}  # keys the model lacks, in file order
+    order = list(ordered)
     modules = dict(skeleton.named_modules(remove_duplicate=False))
     yield from _state_weights(modules, _Ordered(checkpoint, order), find_ties=False)
     for key, tied_to in tied.items():
