@@ -44,6 +44,7 @@ class _Tables(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[list[list[str]]] = []
+        self.in_cell = False
 
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "table":
@@ -52,9 +53,14 @@ class _Tables(HTMLParser):
             self.tables[-1].append([])
         elif tag in ("td", "th"):
             self.tables[-1][-1].append("")
+            self.in_cell = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th"):
+            self.in_cell = False
 
     def handle_data(self, data: str) -> None:
-        if self.tables and self.tables[-1] and self.tables[-1][-1]:
+        if self.in_cell:
             self.tables[-1][-1][-1] += data
 
 
@@ -82,11 +88,15 @@ def run(tmp_path_factory) -> dict:
     _notebook(notebooks / "01_ok.ipynb",
               f"quick = False  # small settings\nreport_dir = None\ninterrupt_marker = {str(marker)!r}",
               "from pathlib import Path\n"
+              "from htsr_utils.apps.claims import Claims\n"
               "from htsr_utils.apps.reproduce import write_notebook_report\n"
               "assert quick is True\n"
               "Path('01_figure.txt').write_text('a figure')\n"
+              "claims = Claims('01_ok')\n"
+              "claims.check('one is positive', 1 > 0, 'one = 1')\n"
+              "claims.not_checked('alpha-hat as published', 'random <weights>')\n"
               "write_notebook_report('01_ok', ['model_a', 'model_b'], {'model_c': 'no weights <here>'},\n"
-              "                      report_dir=report_dir)",
+              "                      report_dir=report_dir, claims=claims)",
               _RECORD_INTERRUPTS)
     _notebook(notebooks / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
     _notebook(notebooks / "03_log.ipynb", f"log = {str(log)!r}",
@@ -134,7 +144,10 @@ def test_report_dir_is_injected_as_a_parameter(run):
     build = run["build"] / "notebooks"
     report = json.loads((build / "01_ok.report.json").read_text())
     assert report == {"computed": ["model_a", "model_b"],
-                      "skipped": [{"model": "model_c", "reason": "no weights <here>"}]}
+                      "skipped": [{"model": "model_c", "reason": "no weights <here>"}],
+                      "claims": {"checked": [{"claim": "one is positive", "evidence": "one = 1"}],
+                                 "not_checked": [{"claim": "alpha-hat as published",
+                                                  "reason": "random <weights>"}]}}
     assert not (run["root"] / "env").exists(), "no environment variable side channel"
     injected = {path.name: [c.source for c in nbformat.read(path, 4).cells
                             if "injected-parameters" in c.metadata.get("tags", [])]
@@ -158,12 +171,15 @@ def test_html_pages_and_index(run):
     assert pages == ["01_ok.html", "02_fail.html", "03_log.html"]
     assert "ValueError" in (build / "html" / "02_fail.html").read_text(), "a failed page shows its error"
     index = (build / "index.html").read_text()
-    notebooks, skipped = _tables(index)
+    notebooks, skipped, unchecked = _tables(index)
     assert notebooks["notebook"].tolist() == ["01_ok", "02_fail", "03_log"]
     assert notebooks["result"].tolist() == ["ok", "failed: ValueError: boom", "ok"]
+    assert notebooks["claims checked / not checked"].tolist() == ["1 / 1", "", ""]
     assert notebooks["models computed / skipped"].tolist() == ["2 / 1", "", ""]
     assert skipped.to_dict("records") == [{"notebook": "01_ok", "model": "model_c",
                                            "reason": "no weights <here>"}]
+    assert unchecked.to_dict("records") == [{"notebook": "01_ok", "claim": "alpha-hat as published",
+                                             "why not": "random <weights>"}]
     for name in ("01_ok", "02_fail", "03_log"):
         assert f'href="html/{name}.html"' in index
 

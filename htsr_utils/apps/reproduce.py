@@ -6,10 +6,11 @@ failing notebook does not stop the others.  Under the build folder (default ``bu
 
 - ``notebooks/<name>.ipynb``: the executed notebook (``<name>.partial.ipynb`` if it failed:
   papermill writes the error into it);
-- ``notebooks/<name>.report.json``: the models the notebook computed and skipped, with reasons;
+- ``notebooks/<name>.report.json``: the models the notebook computed and skipped, with reasons,
+  and the claims it checked and could not check (:class:`htsr_utils.apps.claims.Claims`);
 - ``html/<name>.html``: the executed notebook as a web page (also for a failed one);
-- ``index.html``: the run report: notebooks, ok / failed, times, skipped models and why, links
-  to the pages.
+- ``index.html``: the run report: notebooks, ok / failed, times, claims checked / not checked,
+  skipped models and why, the claims not checked and why, links to the pages.
 
 Report contract: a notebook that declares a ``report_dir`` parameter gets the runner's
 ``notebooks/`` folder injected there and passes it on to :func:`write_notebook_report`;
@@ -33,6 +34,7 @@ import pandas as pd
 
 from ..storage import paths
 from ..storage.fileio import atomic_write
+from .claims import Claims
 
 __all__ = ["NotebookResult", "find_notebooks", "report_table", "run_notebooks", "skipped_notes",
            "write_index", "write_notebook_report"]
@@ -66,6 +68,8 @@ class NotebookResult:
         Models the notebook computed, from its report (None: no report).
     skipped : dict of str to str or None
         Models it skipped, each with the reason (None: no report).
+    claims : Claims or None
+        The claims it checked and could not check (None: its report records none).
     """
 
     name: str
@@ -76,6 +80,7 @@ class NotebookResult:
     error: str = ""
     computed: list[str] | None = None
     skipped: dict[str, str] | None = None
+    claims: Claims | None = None
 
 
 def write_notebook_report(
@@ -83,6 +88,7 @@ def write_notebook_report(
     computed: Iterable[str],
     skipped: Iterable[str] | Mapping[str, str] | pd.DataFrame,
     report_dir: str | Path | None = None,
+    claims: Claims | None = None,
 ) -> Path | None:
     """Record which models a notebook computed and skipped, for the ``htsr reproduce`` report.
 
@@ -100,6 +106,8 @@ def write_notebook_report(
     report_dir : str or Path, optional
         The notebook's ``report_dir`` parameter, which ``htsr reproduce`` injects.  None (the
         notebook run by hand): nothing is written.
+    claims : Claims, optional
+        The notebook's claims record: how many it checked, which it could not and why.
 
     Returns
     -------
@@ -116,6 +124,8 @@ def write_notebook_report(
         skipped = dict.fromkeys(skipped, "")
     report = {"computed": [str(m) for m in computed],
               "skipped": [{"model": str(m), "reason": str(r)} for m, r in skipped.items()]}
+    if claims is not None:
+        report["claims"] = claims.to_json()
     return atomic_write(Path(report_dir) / f"{name}.report.json", json.dumps(report, indent=1))
 
 
@@ -283,13 +293,13 @@ def _run_one(notebook: Path, build: Path, parameters: Mapping[str, Any]) -> Note
     if ok:
         partial.replace(final)
         output = final
-    computed, skipped = _read_report(report)
+    computed, skipped, claims = _read_report(report, name)
     try:
         html = _write_page(output, page)
     except Exception as exc:  # a page that cannot be rendered must not stop the run
         html, ok = None, False
         error = error or f"HTML page: {_exception_line(exc)}"
-    return NotebookResult(name, ok, seconds, output, html, error, computed, skipped)
+    return NotebookResult(name, ok, seconds, output, html, error, computed, skipped, claims)
 
 
 def _write_page(notebook: Path, page: Path) -> Path | None:
@@ -309,29 +319,42 @@ def _exception_line(exc: Exception) -> str:
     return f"{ename}: {lines[0] if lines else ''}"
 
 
-def _read_report(path: Path) -> tuple[list[str] | None, dict[str, str] | None]:
+def _read_report(path: Path, name: str
+                 ) -> tuple[list[str] | None, dict[str, str] | None, Claims | None]:
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError):
-        return None, None
+        return None, None, None
     skipped = {entry["model"]: entry.get("reason", "") for entry in report.get("skipped", [])}
-    return list(report.get("computed", [])), skipped
+    claims = Claims.from_json(name, report["claims"]) if "claims" in report else None
+    return list(report.get("computed", [])), skipped, claims
+
+
+def _claim_counts(result: NotebookResult) -> str:
+    """``"checked / not checked"`` claims of a notebook, or ``""`` if it recorded none."""
+    if result.claims is None:
+        return ""
+    checked, unchecked = result.claims.counts()
+    return f"{checked} / {unchecked}"
 
 
 def report_table(results: Sequence[NotebookResult]) -> pd.DataFrame:
     """The run summary ``htsr reproduce`` prints: one row of strings per notebook.
 
     Columns ``notebook``, ``result`` (``ok`` or ``failed: <error>``), ``time`` and
-    ``models computed / skipped`` (empty when the notebook wrote no report).
+    ``claims checked / not checked`` and ``models computed / skipped`` (each empty when the
+    notebook's report does not record it).
     """
     return pd.DataFrame(
         [{"notebook": r.name,
           "result": "ok" if r.ok else f"failed: {r.error}",
           "time": f"{r.seconds:.1f} s",
+          "claims checked / not checked": _claim_counts(r),
           "models computed / skipped": (f"{len(r.computed or [])} / {len(r.skipped or {})}"
                                         if r.computed is not None or r.skipped is not None else "")}
          for r in results],
-        columns=["notebook", "result", "time", "models computed / skipped"])
+        columns=["notebook", "result", "time", "claims checked / not checked",
+                 "models computed / skipped"])
 
 
 def skipped_notes(results: Sequence[NotebookResult], shown: int = 4) -> list[str]:
@@ -355,7 +378,8 @@ def write_index(
     parameters: Mapping[str, Any] | None = None,
     started: datetime.datetime | None = None,
 ) -> Path:
-    """Write the run report as an HTML page: one row per notebook, then every skipped model.
+    """Write the run report as an HTML page: one row per notebook, every skipped model, every
+    claim not checked.
 
     Parameters
     ----------
@@ -390,11 +414,16 @@ def write_index(
                   else f"{len(r.computed or [])} / {len(r.skipped or {})}")
         outcome = "ok" if r.ok else f"failed: {r.error}"
         rows.append(f'<tr class="{"ok" if r.ok else "failed"}"><td>{link(r.page, r.name)}</td>'
-                    f"<td>{html.escape(outcome)}</td><td>{r.seconds:.1f} s</td><td>{counts}</td>"
+                    f"<td>{html.escape(outcome)}</td><td>{r.seconds:.1f} s</td>"
+                    f"<td>{_claim_counts(r)}</td><td>{counts}</td>"
                     f"<td>{link(r.output, r.output.name)}</td></tr>")
     skipped = [f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(model)}</td>"
                f"<td>{html.escape(reason) or 'no reason recorded'}</td></tr>"
                for r in results for model, reason in (r.skipped or {}).items()]
+    unchecked = [f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(claim)}</td>"
+                 f"<td>{html.escape(reason)}</td></tr>"
+                 for r in results if r.claims is not None
+                 for claim, reason in r.claims.unchecked.items()]
     settings = ", ".join(f"{k}={v!r}" for k, v in (parameters or {}).items()) or "defaults"
     when = f" started {started:%Y-%m-%d %H:%M} UTC" if started else ""
     failed = sum(not r.ok for r in results)
@@ -411,12 +440,16 @@ tr.failed td {{ background: #fde8e8; }}
 {len(results)} notebooks, {len(results) - failed} ok, {failed} failed.
 Each name links to the executed notebook as a web page.</p>
 <table>
-<tr><th>notebook</th><th>result</th><th>time</th><th>models computed / skipped</th><th>executed notebook</th></tr>
+<tr><th>notebook</th><th>result</th><th>time</th><th>claims checked / not checked</th>\
+<th>models computed / skipped</th><th>executed notebook</th></tr>
 {chr(10).join(rows)}
 </table>
 <h2>Skipped models</h2>
 {"<table><tr><th>notebook</th><th>model</th><th>reason</th></tr>" + chr(10).join(skipped) + "</table>"
  if skipped else "<p>No notebook skipped a model.</p>"}
+<h2>Claims not checked in this run</h2>
+{"<table><tr><th>notebook</th><th>claim</th><th>why not</th></tr>" + chr(10).join(unchecked) + "</table>"
+ if unchecked else "<p>Every claim the notebooks recorded was checked.</p>"}
 </body></html>
 """
     return atomic_write(path, page)
