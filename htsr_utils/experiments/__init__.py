@@ -8,6 +8,7 @@ run folder (notebook 12), ``checkpoint_series`` writes the same run from a folde
 checkpoints.
 """
 
+from .checkpoint_series import checkpoint_series
 from .recording import RecordedRun, RunFormatError, TrainingRecorder, load_run
 
-__all__ = ["RecordedRun", "RunFormatError", "TrainingRecorder", "load_run"]
+__all__ = ["RecordedRun", "RunFormatError", "TrainingRecorder", "checkpoint_series", "load_run"]
