@@ -60,7 +60,7 @@ from ..engine.metrics import analyze_with_esds, summarize
 from ..storage.fileio import atomic_write, unwritable_folder_problem, write_csv
 
 __all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RUN_FORMAT", "RUN_VERSION", "RecordedRun",
-           "RunFormatError", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
+           "RunFormatError", "RunWriter", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
 
 #: ``format`` and ``version`` of ``run.json``.
 RUN_FORMAT = "htsr-run"
