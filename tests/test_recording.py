@@ -186,6 +186,25 @@ def test_a_crash_mid_record_leaves_the_previous_state_readable(tmp_path, monkeyp
     pd.testing.assert_frame_equal(_strip(run.layers[run.layers["step"] == 1]), _strip(table), check_dtype=False)
 
 
+def test_a_crash_in_the_first_record_leaves_a_folder_a_new_recorder_starts_in(tmp_path, monkeypatch):
+    real_write = recording.atomic_write
+
+    def crashing(path, content):
+        if path.name == "run.json":
+            raise KeyboardInterrupt
+        return real_write(path, content)
+
+    monkeypatch.setattr(recording, "atomic_write", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        TrainingRecorder(tmp_path).record(_mlp(), 0)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.csv", "esds", "layers.csv"]
+    with pytest.raises(RunFormatError, match="no run.json"):
+        load_run(tmp_path)
+    TrainingRecorder(tmp_path).record(_mlp(), 0)
+    assert load_run(tmp_path).steps == [0]
+
+
 def test_an_interrupt_during_the_analysis_writes_nothing(tmp_path, monkeypatch):
     recorder = TrainingRecorder(tmp_path)
 
@@ -214,7 +233,7 @@ def test_bad_input_is_one_line_naming_the_parameter(tmp_path):
     assert not (tmp_path / "run.json").exists()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    with pytest.raises(RunFormatError, match="holds files but no run.json"):
+    with pytest.raises(RunFormatError, match=r"holds files but no run.json \(notes.txt, ...\)"):
         TrainingRecorder(tmp_path / "other")
     blocker = tmp_path / "file"
     blocker.write_text("x")

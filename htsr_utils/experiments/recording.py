@@ -71,6 +71,9 @@ DEFAULT_ESTIMATORS: tuple[str, ...] = ("csn", "hill")
 #: ``source`` of a run written by :class:`TrainingRecorder`.
 RECORDER_SOURCE = "recorder"
 
+#: What a run folder holds besides ``run.json``.
+_RUN_FILES = ("esds", "layers.csv", "curve.csv")
+
 #: Text columns of ``layers.csv``: an empty field there is an empty text, not a missing number.
 _TEXT_COLUMNS = ("matrix", "layer", "layer_type", "slice", "status", "warning")
 
@@ -289,8 +292,8 @@ class RunWriter:
         ValueError
             The folder cannot be written.
         RunFormatError
-            The folder holds a run of another convention, estimators or source, or files
-            but no ``run.json``.
+            The folder holds a run of another convention, estimators or source, or other
+            files than a run's but no ``run.json``.
         """
         path = Path(path)
         problem = unwritable_folder_problem(path)
@@ -306,8 +309,10 @@ class RunWriter:
                     f"{list(run.estimators)}, source {run.source!r}; asked for {convention!r}, "
                     f"{list(estimators)}, {source!r}: use another run folder")
             return cls(run)
-        if path.is_dir() and any(path.iterdir()):
-            raise RunFormatError(f"run folder {path} holds files but no run.json: use an empty or new folder")
+        foreign = [p.name for p in path.iterdir() if p.name not in _RUN_FILES] if path.is_dir() else []
+        if foreign:  # the run's own files without run.json: a first step interrupted, started again
+            raise RunFormatError(f"run folder {path} holds files but no run.json ({foreign[0]}, ...): "
+                                 "use an empty or new folder")
         return cls(RecordedRun(path=path, convention=convention, estimators=tuple(estimators), steps=[],
                                layers=pd.DataFrame(columns=["step", "matrix"]),
                                curve=pd.DataFrame({"step": pd.Series([], dtype=int)}), source=source))
