@@ -171,6 +171,8 @@ def test_an_interrupted_series_is_a_readable_run_and_resumes(state_dict_folder, 
 
 
 def test_bad_folders_fail_before_any_work_naming_the_folder(state_dict_folder, trainer_folder, tmp_path):
+    with pytest.raises(ValueError, match="estimators must be a sequence of names"):
+        checkpoint_series(state_dict_folder, tmp_path / "run", estimators="hill")
     with pytest.raises(FileNotFoundError, match=f"checkpoint folder {tmp_path / 'missing'}: does not exist"):
         checkpoint_series(tmp_path / "missing", tmp_path / "run")
     empty = tmp_path / "empty"

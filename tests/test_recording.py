@@ -220,8 +220,10 @@ def test_an_interrupt_during_the_analysis_writes_nothing(tmp_path, monkeypatch):
 def test_bad_input_is_one_line_naming_the_parameter(tmp_path):
     with pytest.raises(ValueError, match="every must be a positive integer"):
         TrainingRecorder(tmp_path, every=0)
-    with pytest.raises(ValueError, match="estimators must be a non-empty sequence"):
+    with pytest.raises(ValueError, match="estimators must be a sequence of names"):
         TrainingRecorder(tmp_path, estimators="hill")
+    with pytest.raises(ValueError, match="estimators: unknown"):
+        TrainingRecorder(tmp_path, estimators=("csn", "pareto"))
     with pytest.raises(ValueError, match="unknown convention|convention"):
         TrainingRecorder(tmp_path, convention="nope")
     recorder = TrainingRecorder(tmp_path)

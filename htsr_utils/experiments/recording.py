@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from ..engine.conventions import get_convention
-from ..engine.metrics import analyze_with_esds, summarize
+from ..engine.metrics import analyze_with_esds, check_estimators, summarize
 from ..storage.fileio import atomic_write, unwritable_folder_problem, write_csv
 
 __all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RUN_FORMAT", "RUN_VERSION", "RecordedRun",
@@ -397,13 +397,10 @@ class TrainingRecorder:
                  estimators: Sequence[str] = DEFAULT_ESTIMATORS, every: int = 1, device: str = "cpu") -> None:
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"TrainingRecorder: every must be a positive integer, got {every!r}")
-        if isinstance(estimators, str) or not estimators:
-            raise ValueError(f"TrainingRecorder: estimators must be a non-empty sequence of names, "
-                             f"got {estimators!r}")
         conv = get_convention(convention).name
         self.every = int(every)
         self.device = device
-        self._writer = RunWriter.open(run_dir, conv, tuple(estimators), RECORDER_SOURCE)
+        self._writer = RunWriter.open(run_dir, conv, check_estimators(estimators), RECORDER_SOURCE)
 
     @property
     def path(self) -> Path:
