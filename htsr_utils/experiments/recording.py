@@ -59,8 +59,8 @@ from ..engine.conventions import get_convention
 from ..engine.metrics import analyze_with_esds, check_estimators, summarize
 from ..storage.fileio import atomic_write, unwritable_folder_problem, write_csv
 
-__all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RUN_FORMAT", "RUN_VERSION", "RecordedRun",
-           "RunFormatError", "RunWriter", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
+__all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RECORDER_SOURCE", "RUN_FORMAT", "RUN_VERSION",
+           "RecordedRun", "RunFormatError", "RunWriter", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
 
 #: ``format`` and ``version`` of ``run.json``.
 RUN_FORMAT = "htsr-run"
