@@ -95,6 +95,11 @@ def test_record_reads_weights_without_touching_the_model(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_progress_shows_the_eigenvalue_work(tmp_path, capsys):
+    TrainingRecorder(tmp_path, progress=True).record(_mlp(), 0)
+    assert "eigenvalues" in capsys.readouterr().err
+
+
 def test_averages_are_summarize_per_step_joined_with_the_curve(tmp_path):
     model = _mlp(3)
     recorder = TrainingRecorder(tmp_path)

@@ -382,6 +382,9 @@ class TrainingRecorder:
         :meth:`record` analyzes only steps that are multiples of ``every``.
     device : str, default "cpu"
         Where eigenvalues are computed.
+    progress : bool, default False
+        A progress bar of each :meth:`record`'s eigenvalue work (for models whose analysis
+        takes long).
 
     Examples
     --------
@@ -394,12 +397,14 @@ class TrainingRecorder:
     """
 
     def __init__(self, run_dir: str | Path, convention: str = DEFAULT_CONVENTION,
-                 estimators: Sequence[str] = DEFAULT_ESTIMATORS, every: int = 1, device: str = "cpu") -> None:
+                 estimators: Sequence[str] = DEFAULT_ESTIMATORS, every: int = 1, device: str = "cpu",
+                 progress: bool = False) -> None:
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"TrainingRecorder: every must be a positive integer, got {every!r}")
         conv = get_convention(convention).name
         self.every = int(every)
         self.device = device
+        self.progress = progress
         self._writer = RunWriter.open(run_dir, conv, check_estimators(estimators), RECORDER_SOURCE)
 
     @property
@@ -452,7 +457,7 @@ class TrainingRecorder:
         self._writer.check_new(step)
         with torch.no_grad():
             details, esds = analyze_with_esds(model, self._writer.run.convention, self.device,
-                                              estimators=self._writer.run.estimators)
+                                              progress=self.progress, estimators=self._writer.run.estimators)
         return self._writer.add(step, details, esds, values)
 
     def run(self) -> RecordedRun:
