@@ -216,3 +216,22 @@ def test_glossary_defines_every_estimator_column():
                for name in re.findall(r"`([^`]+)`", row)}
     wanted = {c for cols in ESTIMATOR_COLUMNS.values() for c in cols} | set(ESTIMATOR_SUMMARY.values())
     assert wanted <= defined
+
+
+def test_cache_keys_entries_by_estimators(tmp_path):
+    from htsr_utils.paper.cache import analyze_cached
+
+    torch.manual_seed(2)
+    checkpoint = tmp_path / "net.pt"
+    torch.save(_Small().state_dict(), checkpoint)
+    results = tmp_path / "results"
+    both = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results,
+                          estimators=("csn", "hill"))
+    again = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results,
+                           estimators=("csn", "hill"))
+    default = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results)
+    assert sorted(p.name.split("__", 1)[1] for p in results.glob("*.csv")) == \
+        ["tempbalance.csv", "tempbalance__csn+hill.csv"]
+    assert again["alpha_hill"].tolist() == both["alpha_hill"].tolist()
+    assert "alpha_hill" not in default.columns
+    assert default.equals(both[default.columns])
