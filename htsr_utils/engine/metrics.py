@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
 from .esd import DTYPES, Precision, check_device, esd_many
+from .farms import FARMS_DEFAULTS, farms_alpha
 from .hill import hill_alpha
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
@@ -38,10 +39,11 @@ DETAIL_COLUMNS = [
 ESTIMATOR_COLUMNS: dict[str, list[str]] = {
     "csn": [],
     "hill": ["alpha_hill", "hill_k", "hill_xmin"],
+    "farms": ["alpha_farms", "farms_windows"],
 }
 
 #: Per-model means :func:`summarize` adds for the estimator columns a table has.
-ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean"}
+ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean", "alpha_farms": "alpha_farms_mean"}
 
 #: Per-model metrics returned by :func:`summarize`.
 SUMMARY_METRICS = [
@@ -91,8 +93,11 @@ def analyze(
         only says whether the ESD has a tail to fit); ``"hill"`` the Hill estimator of
         TempBalance / AlphaPruning (:func:`~htsr_utils.engine.hill.hill_alpha` with
         ``xmin_pos=2`` on the whole ESD, zeros included: ``alpha_hill``, ``hill_k``,
-        ``hill_xmin``; NaN where the median eigenvalue is 0).  Recorded in
-        ``attrs["estimators"]`` when not the default.
+        ``hill_xmin``; NaN where the median eigenvalue is 0); ``"farms"`` the same Hill
+        estimator on the FARMS ESD of the row's matrix (:func:`~htsr_utils.engine.farms.farms_alpha`
+        with :data:`~htsr_utils.engine.farms.FARMS_DEFAULTS`, recorded in ``attrs["farms"]``;
+        a pooled layer by FARMS's convolution rule): ``alpha_farms``, ``farms_windows``.
+        Recorded in ``attrs["estimators"]`` when not the default.
 
     Returns
     -------
@@ -174,6 +179,8 @@ def analyze_with_esds(
     details.attrs["convention"] = conv.name
     if estimators != ("csn",):
         details.attrs["estimators"] = list(estimators)
+    if "farms" in estimators:
+        details.attrs["farms"] = dict(FARMS_DEFAULTS)
     details.attrs["skipped"] = [vars(s) for s in skipped]
     if precision != "float64":
         details.attrs["precision"] = precision
@@ -286,15 +293,27 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precisi
         evals = evals[:, 1:]
     if item.pooled:
         spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
+        matrices = [item.batch]
     else:
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+        matrices = list(item.batch)
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
     csn = "csn" in estimators
     return [(base | {"slice": label}
              | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, csn)
-             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {}), e)
-            for label, e, f in spectra]
+             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {})
+             | (_farms_columns(w.astype(float) * item.scale, item.below_min_dim)
+                if "farms" in estimators else {}), e)
+            for (label, e, f), w in zip(spectra, matrices)]
+
+
+def _farms_columns(matrix: np.ndarray, below_min_dim: bool) -> dict:
+    """``alpha_farms``, ``farms_windows`` of one matrix, or of a pooled layer's ``(k, N, M)`` slices."""
+    if below_min_dim:
+        return {"alpha_farms": np.nan, "farms_windows": 0}
+    fit = farms_alpha(matrix, conv=matrix.ndim == 3)
+    return {"alpha_farms": fit.alpha, "farms_windows": fit.windows}
 
 
 def _hill_columns(evals: np.ndarray, below_min_dim: bool) -> dict:
