@@ -184,6 +184,13 @@ def test_analyze_tempbalance_equals_the_tempbalance_loop():
     assert details["status"].eq("ok").all() and details["alpha"].notna().all()
 
 
+def test_tempbalance_skips_conv1d_as_their_loop():
+    net = nn.Sequential(nn.Conv1d(8, 16, 3), nn.Flatten(), nn.Linear(16, 12))
+    details = analyze(net, "tempbalance", estimators=("hill",))
+    assert details["layer"].tolist() == [r[0] for r in _tempbalance_loop(net)] == ["2"]
+    assert [s["layer"] for s in details.attrs["skipped"]] == ["0"]
+
+
 def test_estimators_option_keeps_the_default_table_and_adds_columns():
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(60, 80), nn.ReLU(), nn.Linear(80, 70))
