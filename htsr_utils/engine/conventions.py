@@ -11,6 +11,7 @@ sdm2020 [3]_   per slice   50, Conv2D    none                        drop min ev
 natcomm2021    per slice   50 [1]_       sqrt(slices / 2)            drop min ev  lambda_max  all
 ww [2]_        pooled      --            sqrt(1 / 2), Conv2D only    evals>1e-5   none        8..15000 evs
 paper_text     per slice   50, Conv2D    1 / sqrt(N) in the ESD      drop min ev  lambda_max  Linear, Conv2D
+tempbalance    pooled      --            sqrt(1 / 2), Conv2D only    all evs      none        no Conv1d [4]_
 =============  ==========  ============  ==========================  ===========  ==========  ==============
 
 .. [1] natcomm2021 keeps the small slices in the average log spectral norm (a quirk of
@@ -28,6 +29,21 @@ paper_text     per slice   50, Conv2D    1 / sqrt(N) in the ESD      drop min ev
    xmax=lambda_max)``.  The published matrix counts (``N_alpha``) follow from these rules for
    every zoo model.  paper_text keeps these matrices and applies the text's ``1/N`` to the
    ESD only: the text's log norm is that of ``W`` itself.
+.. [4] tempbalance: the matrices of ``net_esd_estimator`` in TempBalance
+   (github.com/YefanZhou/TempBalance, ``tempbalance.py``), AlphaPruning
+   (github.com/haiquanlu/AlphaPruning, ``lib/esd_utils.py``) and FARMS
+   (github.com/HUST-AI-HYZ/FARMS): every ``nn.Linear`` and ``nn.Conv2d`` whatever its size,
+   the ``(out, in, kh, kw)`` kernel as ``kh * kw`` matrices ``(out, in)`` scaled by
+   ``sqrt(conv_norm) = sqrt(0.5)`` whose squared singular values are pooled into one ESD,
+   no eigenvalue dropped or filtered (``filter_zeros=False``).  Grouped and depthwise
+   convolutions are taken as stored (a depthwise ``(out, 1)`` slice gives one eigenvalue).
+   Their codes analyze no Embedding.  Their exponent is the Hill estimator
+   (``analyze(..., estimators=("hill",))``, :mod:`htsr_utils.engine.hill`); the CSN
+   ``alpha`` of this convention is the unbounded fit.  Their codes skip ``nn.Conv1d`` (so does
+   this convention) and GPT-2 style ``Conv1D`` (not an ``nn.Linear``; analyzed here as a
+   Linear layer).  The layer filters of their schedulers (first and last layer, fewer than
+   50 eigenvalues for TempBalance; AlphaPruning analyzes the decoder blocks only) act after
+   the estimate and are not part of the convention; they compute in float32, here float64.
 
 The ww convention and weightwatcher 0.7.7
 -----------------------------------------
@@ -208,6 +224,22 @@ CONVENTIONS: dict[str, Convention] = {
             embeddings=True,
             small_n_fit=20,
             squared_log_norm=True,
+        ),
+        Convention(
+            name="tempbalance",
+            description=(
+                "TempBalance / AlphaPruning / FARMS net_esd_estimator: every Linear and Conv2d, "
+                "Conv2D kernel positions pooled into one ESD per layer scaled by sqrt(1/2), "
+                "lambda = sigma^2 of W, no eigenvalue dropped; their exponent is the Hill "
+                "estimator (estimators=('hill',))"
+            ),
+            conv_mode="pooled",
+            min_dim=0,
+            conv1d=False,
+            conv_scale="sqrt_half_conv2d",
+            drop_smallest=False,
+            fit_xmax=None,
+            depthwise_conv="stacked",
         ),
         Convention(
             name="paper_text",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,8 @@ from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
 from .esd import DTYPES, Precision, check_device, esd_many
+from .farms import FARMS_DEFAULTS, farms_alpha
+from .hill import hill_alpha
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
 from .powerlaw_fit import fit_powerlaw
@@ -31,6 +33,17 @@ DETAIL_COLUMNS = [
     "lambda_max", "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
     "log_norm_sq", "log_spectral_norm", "log_alpha_norm", "stable_rank", "status", "warning",
 ]
+
+#: Estimators :func:`analyze` offers, and the columns each adds after :data:`DETAIL_COLUMNS`
+#: (``"csn"`` fills the fit columns already there).
+ESTIMATOR_COLUMNS: dict[str, list[str]] = {
+    "csn": [],
+    "hill": ["alpha_hill", "hill_k", "hill_xmin"],
+    "farms": ["alpha_farms", "farms_windows"],
+}
+
+#: Per-model means :func:`summarize` adds for the estimator columns a table has.
+ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean", "alpha_farms": "alpha_farms_mean"}
 
 #: Per-model metrics returned by :func:`summarize`.
 SUMMARY_METRICS = [
@@ -53,6 +66,7 @@ def analyze(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    estimators: Sequence[str] = ("csn",),
     split_qkv: bool = False,
     lora_product: bool = False,
 ) -> pd.DataFrame:
@@ -73,6 +87,19 @@ def analyze(
         Arithmetic of the eigenvalues (:func:`htsr_utils.engine.esd.esd`); ``"float32"`` for
         large models (faster; the eigenvalues the fit sees are those above float32's
         round-off).  Recorded in ``attrs["precision"]``.
+    estimators : sequence of str
+        Exponent estimators to apply to each ESD (:data:`ESTIMATOR_COLUMNS`; the
+        ``docs/glossary.md`` estimator table compares them): ``"csn"`` the power-law fit of
+        :func:`~htsr_utils.engine.powerlaw_fit.fit_powerlaw` (columns ``alpha``, ``xmin``,
+        ``D``, ... and the metrics built on ``alpha``; without it they are NaN and ``status``
+        only says whether the ESD has a tail to fit); ``"hill"`` the Hill estimator of
+        TempBalance / AlphaPruning (:func:`~htsr_utils.engine.hill.hill_alpha` with
+        ``xmin_pos=2`` on the whole ESD, zeros included: ``alpha_hill``, ``hill_k``,
+        ``hill_xmin``; NaN where the median eigenvalue is 0); ``"farms"`` the same Hill
+        estimator on the FARMS ESD of the row's matrix (:func:`~htsr_utils.engine.farms.farms_alpha`
+        with :data:`~htsr_utils.engine.farms.FARMS_DEFAULTS`, recorded in ``attrs["farms"]``;
+        a pooled layer by FARMS's convolution rule): ``alpha_farms``, ``farms_windows``.
+        Recorded in ``attrs["estimators"]`` when not the default.
     split_qkv, lora_product : bool, default False
         Transformer layouts (:func:`htsr_utils.weight_matrices`): fused q/k/v projections
         split into three matrices; LoRA adapter pairs analyzed as ``B @ A``.
@@ -103,7 +130,8 @@ def analyze(
         If a layer has NaN or Inf weights.
     """
     return analyze_with_esds(model, convention, device, progress=progress, precision=precision,
-                             split_qkv=split_qkv, lora_product=lora_product)[0]
+                             estimators=estimators, split_qkv=split_qkv,
+                             lora_product=lora_product)[0]
 
 
 def analyze_with_esds(
@@ -113,6 +141,7 @@ def analyze_with_esds(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    estimators: Sequence[str] = ("csn",),
     split_qkv: bool = False,
     lora_product: bool = False,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
@@ -120,7 +149,7 @@ def analyze_with_esds(
 
     Parameters
     ----------
-    model, convention, device, progress, precision, split_qkv, lora_product
+    model, convention, device, progress, precision, estimators, split_qkv, lora_product
         As for :func:`analyze`.
 
     Returns
@@ -132,6 +161,7 @@ def analyze_with_esds(
     """
     conv = get_convention(convention)
     check_device(device)
+    estimators = check_estimators(estimators)
     rows: list[dict] = []
     esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
@@ -148,17 +178,41 @@ def analyze_with_esds(
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
                                count="work", precision=precision)
             for item, evals in zip(layers, spectra):
-                for row, spectrum in _layer_rows(item, evals, conv, precision):
+                for row, spectrum in _layer_rows(item, evals, conv, precision, estimators):
                     rows.append(row)
                     esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
         raise NoAnalyzableLayersError(_nothing_analyzed(conv, rows, skipped))
-    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+    extra = [c for name in estimators for c in ESTIMATOR_COLUMNS[name]]
+    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS + extra)
     details.attrs["convention"] = conv.name
+    if estimators != ("csn",):
+        details.attrs["estimators"] = list(estimators)
+    if "farms" in estimators:
+        details.attrs["farms"] = dict(FARMS_DEFAULTS)
     details.attrs["skipped"] = [vars(s) for s in skipped]
     if precision != "float64":
         details.attrs["precision"] = precision
     return details, esds
+
+
+def check_estimators(estimators: Sequence[str]) -> tuple[str, ...]:
+    """``estimators`` as a tuple, each known (:data:`ESTIMATOR_COLUMNS`) and listed once.
+
+    Raises
+    ------
+    ValueError
+        If ``estimators`` is empty, a plain string, or names an unknown estimator.
+    """
+    if isinstance(estimators, str):
+        raise ValueError(f"estimators must be a sequence of names, e.g. ({estimators!r},), "
+                         f"not the string {estimators!r}")
+    names = tuple(dict.fromkeys(estimators))
+    unknown = [e for e in names if e not in ESTIMATOR_COLUMNS]
+    if unknown or not names:
+        known = ", ".join(ESTIMATOR_COLUMNS)
+        raise ValueError(f"estimators: unknown {unknown or 'empty list'}; choose from: {known}")
+    return names
 
 
 def _nothing_analyzed(conv: Convention, rows: list[dict], skipped: list[SkippedLayer]) -> str:
@@ -238,8 +292,8 @@ def _windows(
         yield window
 
 
-def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
-                precision: Precision) -> list[tuple[dict, np.ndarray]]:
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precision: Precision,
+                estimators: tuple[str, ...] = ("csn",)) -> list[tuple[dict, np.ndarray]]:
     """One (row, ESD) per matrix of a layer (one for a pooled layer)."""
     n, m = item.shape
     evals = evals * item.scale**2
@@ -248,14 +302,37 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
         evals = evals[:, 1:]
     if item.pooled:
         spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
+        matrices = [item.batch]
     else:
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+        matrices = list(item.batch)
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
     norm_factor = n if conv.divide_by_n else 1  # the norm columns are those of W itself
+    csn = "csn" in estimators
     return [(base | {"slice": label}
-             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, f * norm_factor), e)
-            for label, e, f in spectra]
+             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, f * norm_factor, csn)
+             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {})
+             | (_farms_columns(w.astype(float) * item.scale, item.below_min_dim)
+                if "farms" in estimators else {}), e)
+            for (label, e, f), w in zip(spectra, matrices)]
+
+
+def _farms_columns(matrix: np.ndarray, below_min_dim: bool) -> dict:
+    """``alpha_farms``, ``farms_windows`` of one matrix, or of a pooled layer's ``(k, N, M)`` slices."""
+    if below_min_dim:
+        return {"alpha_farms": np.nan, "farms_windows": 0}
+    fit = farms_alpha(matrix, conv=matrix.ndim == 3)
+    return {"alpha_farms": fit.alpha, "farms_windows": fit.windows}
+
+
+def _hill_columns(evals: np.ndarray, below_min_dim: bool) -> dict:
+    """``alpha_hill``, ``hill_k``, ``hill_xmin`` of one ESD (NaN where it has no positive median)."""
+    n = evals.size
+    if below_min_dim or n < 2 or evals[n // 2] <= 0:
+        return {"alpha_hill": np.nan, "hill_k": 0, "hill_xmin": np.nan}
+    hill = hill_alpha(evals)
+    return {"alpha_hill": hill.alpha, "hill_k": hill.k, "hill_xmin": hill.xmin}
 
 
 def slice_label(position: tuple[int, ...] | None) -> str | None:
@@ -264,9 +341,9 @@ def slice_label(position: tuple[int, ...] | None) -> str | None:
 
 
 def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool,
-                      precision: Precision, norm_sq: float) -> dict:
+                      precision: Precision, norm_sq: float, csn: bool = True) -> dict:
     """Fit one ESD (whose sum is ``frob_sq``) and compute its metrics; ``norm_sq`` is
-    ``||W||_F^2`` of the weight the norm columns describe."""
+    ``||W||_F^2`` of the weight the norm columns describe.  The CSN fit only if ``csn``."""
     lambda_max = float(evals.max()) if evals.size else 0.0
     kept = fit_eigenvalues(evals, conv, precision)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
@@ -288,6 +365,8 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
     if np.unique(kept).size < 2 and np.count_nonzero(evals > max(conv.eval_floor, 0.0)) > kept.size:
         # nothing but round-off below the largest eigenvalue: no tail to fit
         return row | {"status": "rank_deficient"}
+    if not csn:
+        return row | {"status": "ok"}
     fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
     row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
             "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
@@ -317,7 +396,9 @@ def summarize(details: pd.DataFrame) -> pd.Series | pd.DataFrame:
         matrices), ``alpha_hat_star`` (the same without the last layer), ``alpha_mean``,
         ``log_norm``, ``log_spectral_norm`` (for natcomm2021 also over the small matrices
         it skips elsewhere), ``log_alpha_norm``, ``L`` (analyzed layers) and ``N_alpha``
-        (fitted matrices).
+        (fitted matrices); and, where ``details`` has an estimator's column (:func:`analyze`'s
+        ``estimators``), its mean over the counted matrices: ``alpha_hill_mean``
+        (:data:`ESTIMATOR_SUMMARY`).
     """
     if "model" in details.columns:
         groups = details.groupby("model", sort=False)
@@ -330,6 +411,8 @@ def _summary(details: pd.DataFrame) -> dict[str, float]:
     fitted = details[details["status"] == "ok"]
     counted = details[details["status"] != "below_min_dim"]
     last = counted["layer_index"].max()
+    estimated = {mean: counted[column].mean()
+                 for column, mean in ESTIMATOR_SUMMARY.items() if column in details.columns}
     return {
         "alpha_hat": fitted["alpha_weighted"].mean(),
         "alpha_hat_star": fitted.loc[fitted["layer_index"] != last, "alpha_weighted"].mean(),
@@ -339,4 +422,4 @@ def _summary(details: pd.DataFrame) -> dict[str, float]:
         "log_alpha_norm": fitted["log_alpha_norm"].mean(),
         "L": int(counted["layer"].nunique()),
         "N_alpha": int(len(fitted)),
-    }
+    } | estimated
