@@ -1,11 +1,11 @@
 """``htsr reproduce`` driven as a subprocess, on small notebooks written by the tests.
 
 One run (module fixture) of three notebooks, its stderr sent to a log file as in CI:
-``01_ok`` writes a report and a figure, ``02_fail`` raises, ``03_log`` reads the runner's log
-while it runs.  The tests check the console table, the progress lines, the executed
-notebooks, the HTML pages and the run report page, and that the kernels are shut down
-without a stray interrupt.  Last, the offline main job on the real notebook 08, whose models
-are those of every family notebook.
+``01_ok`` writes a report and a figure and shows a formula, ``02_fail`` raises, ``03_log``
+reads the runner's log while it runs.  The tests check the console table, the progress lines,
+the executed notebooks, the HTML pages (formulas as MathML) and the run report page, and that
+the kernels are shut down without a stray interrupt.  Last, the offline main job on the real
+notebook 08, whose models are those of every family notebook.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def run(tmp_path_factory) -> dict:
               "claims.not_checked('alpha-hat as published', 'random <weights>')\n"
               "write_notebook_report('01_ok', ['model_a', 'model_b'], {'model_c': 'no weights <here>'},\n"
               "                      report_dir=report_dir, claims=claims)",
+              "from IPython.display import Math\nMath(r'\\hat\\alpha = \\frac{1}{N}')",
               _RECORD_INTERRUPTS)
     _notebook(notebooks / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
     _notebook(notebooks / "03_log.ipynb", f"log = {str(log)!r}",
@@ -170,6 +171,9 @@ def test_html_pages_and_index(run):
     pages = sorted(p.name for p in (build / "html").glob("*.html"))
     assert pages == ["01_ok.html", "02_fail.html", "03_log.html"]
     assert "ValueError" in (build / "html" / "02_fail.html").read_text(), "a failed page shows its error"
+    page = (build / "html" / "01_ok.html").read_text()
+    assert re.search(r'<math [^>]*display="inline"', page) and "<mfrac>" in page, "formulas as MathML"
+    assert not re.search(r'<script[^>]+src="(https?:)?//', page), "no script from the network"
     index = (build / "index.html").read_text()
     notebooks, skipped, unchecked = _tables(index)
     assert notebooks["notebook"].tolist() == ["01_ok", "02_fail", "03_log"]
