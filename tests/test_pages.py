@@ -2,8 +2,8 @@
 
 A notebook written here holds inline, display and environment math in markdown, a formula in
 a ``text/latex`` output and a dollar sign in code; its page must carry each formula as MathML
-and load no script from the network.  Every formula of the compendium's notebooks must
-convert.  Last (slow), headless Chromium, with every host name unresolvable, lays the page's
+and load no script from the network.  A formula that cannot be converted shows as its source,
+in red.  Every formula of the compendium's notebooks must convert.  Last (slow), headless Chromium, with every host name unresolvable, lays the page's
 MathML out as math and fetches nothing over http(s).
 """
 
@@ -17,7 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from htsr_utils.apps.pages import MathConversionError, latex_to_mathml, notebook_page
+from htsr_utils.apps.pages import (
+    UNRENDERED_CLASS,
+    MathConversionError,
+    latex_to_mathml,
+    notebook_page,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +96,18 @@ def test_formulas_become_mathml_and_no_script_comes_from_the_network(sample):
     assert "$5 and $6" in text, "a dollar in code is not math"
 
 
+def test_a_formula_that_cannot_be_converted_is_shown_as_its_source_in_red(tmp_path):
+    path = tmp_path / "bad.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(r"Good $\tau$, bad $x = \notacommand{y}$.")]
+    nbformat.write(nb, path)
+    elements = _parse(notebook_page(path))
+    (bad,) = [attrs for tag, attrs in elements.tags if attrs.get("class") == UNRENDERED_CLASS]
+    assert "\\notacommand" in bad["title"] and "color: #c00" in bad["style"]
+    assert r"$x = \notacommand{y}$" in "".join(elements.text)
+    assert [tag for tag, _ in elements.tags].count("math") == 1
+
+
 def test_a_formula_that_cannot_be_converted_is_named():
     assert latex_to_mathml(r"\tau") == ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">'
                                         "<mrow><mi>&#x003C4;</mi></mrow></math>")
@@ -103,9 +120,10 @@ def test_a_formula_that_cannot_be_converted_is_named():
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_every_formula_of_the_notebooks_converts(notebook):
-    page = notebook_page(notebook)  # raises MathConversionError naming a formula it cannot write
-    text = "".join(_parse(page).text)
-    assert not re.search(r"\$\$|\\begin\{|\\\(|\\\[", text), "a formula left as LaTeX"
+    elements = _parse(notebook_page(notebook))
+    unrendered = [attrs["title"] for _, attrs in elements.tags if attrs.get("class") == UNRENDERED_CLASS]
+    assert unrendered == [], "formulas latex2mathml cannot write"
+    assert not re.search(r"\$\$|\\begin\{", "".join(elements.text)), "a formula left as LaTeX"
 
 
 @pytest.mark.slow

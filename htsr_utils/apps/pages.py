@@ -9,12 +9,15 @@ script at all for its math.  The formulas are those of markdown cells (``$...$``
 ``text/latex`` outputs (``IPython.display.Math``).  It also leaves out the ``require.js``
 script nbconvert loads from a CDN, which no output of the compendium's notebooks uses.
 
-A formula latex2mathml cannot convert (a syntax error, a command it does not know) raises
-:class:`MathConversionError` naming it: a page never shows LaTeX as if it were rendered.
+A formula latex2mathml cannot convert (a syntax error, a command it does not know) is shown as
+its LaTeX source in red, with the reason as its tooltip (what MathJax does with an error), in an
+element of class :data:`UNRENDERED_CLASS`: the page is still written, and never shows LaTeX as if
+it were rendered.  :func:`latex_to_mathml` itself raises :class:`MathConversionError`.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from latex2mathml.converter import convert
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-__all__ = ["MathConversionError", "PageExporter", "latex_to_mathml", "notebook_page"]
+__all__ = ["UNRENDERED_CLASS", "MathConversionError", "PageExporter", "latex_to_mathml", "notebook_page"]
 
 #: The page template: nbconvert's ``lab`` page without its CDN scripts, LaTeX outputs as MathML.
 PAGE_TEMPLATE = "htsr_page.html.j2"
@@ -38,6 +41,9 @@ _TEMPLATE = """\
 </div>
 {%- endblock data_latex -%}
 """
+
+#: Class of the element that shows a formula which could not be written as MathML.
+UNRENDERED_CLASS = "htsr-unrendered-math"
 
 # A command latex2mathml does not know comes out as an identifier spelled with its backslash.
 _UNCONVERTED = re.compile(r">(\\[A-Za-z]+)<")
@@ -84,13 +90,23 @@ class _MathMLRenderer(IPythonRenderer):
     """nbconvert's markdown renderer, each formula written as MathML instead of left for MathJax."""
 
     def block_math(self, body: str) -> str:
-        return latex_to_mathml(body, display=True)
+        return _formula(body, display=True, source=f"$${body}$$")
 
     def inline_math(self, body: str) -> str:
-        return latex_to_mathml(body)
+        return _formula(body, display=False, source=f"${body}$")
 
     def latex_environment(self, name: str, body: str) -> str:
-        return latex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+        latex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
+        return _formula(latex, display=True, source=latex)
+
+
+def _formula(latex: str, *, display: bool, source: str) -> str:
+    """The formula as MathML, or its ``source`` in red with the reason (module docstring)."""
+    try:
+        return latex_to_mathml(latex, display=display)
+    except MathConversionError as exc:
+        return (f'<span class="{UNRENDERED_CLASS}" style="color: #c00" title="{html.escape(str(exc))}">'
+                f"{html.escape(source)}</span>")
 
 
 def _latex_output_to_html(latex: str) -> str:
@@ -139,12 +155,8 @@ def notebook_page(notebook: str | Path) -> str:
     Returns
     -------
     str
-        The page.
-
-    Raises
-    ------
-    MathConversionError
-        A formula of the notebook cannot be written as MathML.
+        The page; a formula that cannot be written as MathML is shown as its LaTeX source, in
+        red, in an element of class :data:`UNRENDERED_CLASS`.
     """
     body, _ = PageExporter().from_filename(str(notebook))
     return body
