@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", help="run the paper's notebooks (notebooks/NN_*.ipynb) in order",
         description="Execute notebooks/NN_*.ipynb in order with papermill into --build-dir; "
         "a failing notebook does not stop the others.  Ends with a table: notebook, ok or "
-        "failed (with the error), time, models computed / skipped.")
+        "failed (with the error), time, claims checked / not checked, models computed / skipped.")
     reproduce.add_argument("--only", type=_numbers, metavar="NN[,NN...]",
                            help="run only these notebooks, by number or name, e.g. 01,02 or 01_vgg")
     reproduce.add_argument("--weights", default="pretrained", choices=list(WEIGHTS_KEYWORDS),
