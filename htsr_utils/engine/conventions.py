@@ -28,7 +28,10 @@ tempbalance    pooled      --            sqrt(1 / 2), Conv2D only    all evs    
    ``TruncatedSVD(M - 1)`` (the smallest is dropped) and the fit is ``powerlaw.Fit(evals,
    xmax=lambda_max)``.  The published matrix counts (``N_alpha``) follow from these rules for
    every zoo model.  paper_text keeps these matrices and applies the text's ``1/N`` to the
-   ESD only: the text's log norm is that of ``W`` itself.
+   ESD only: the text's log norm is that of ``W`` itself.  Linear maps their ImageNet models
+   did not have (GPT-2 style ``Conv1D``, experts stacked in one tensor) are analyzed like
+   ``nn.Linear``: a state dict stores them as plain matrices, and the same weights give the
+   same numbers in every form.
 .. [4] tempbalance: the matrices of ``net_esd_estimator`` in TempBalance
    (github.com/YefanZhou/TempBalance, ``tempbalance.py``), AlphaPruning
    (github.com/haiquanlu/AlphaPruning, ``lib/esd_utils.py``) and FARMS
