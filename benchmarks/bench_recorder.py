@@ -8,7 +8,8 @@ initialization and after every epoch, as a user would.  Printed per model (media
 epochs): the time of one training epoch, of one ``record`` call, and their ratio; and the
 split of ``record`` into the analysis alone (``analyze_with_esds`` on the same weights, timed
 separately) and the rest (writing the step's files: the ``.npz``, the rewritten
-``layers.csv`` and ``curve.csv``, ``run.json``).
+``layers.csv`` and ``curve.csv``, ``run.json``), the difference of the two medians (0 where
+timing noise makes it negative).
 
 Models:
 
