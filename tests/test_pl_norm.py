@@ -12,6 +12,7 @@ from htsr_utils.paper.pl_norm import (
     log_integral,
     power_integral,
     powerlaw_mean,
+    published_matrices,
     relation_table,
 )
 
@@ -93,3 +94,17 @@ def test_relation_table_tells_an_identity_from_a_steeper_line():
 def test_relation_table_gives_no_verdict_on_two_points():
     table = pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0], "group": ["a", "a"]})
     assert not relation_table(table, "x", "y", by="group")["holds"].any()
+
+
+def test_published_matrices_read_norm_and_largest_eigenvalue_as_the_files_define_them():
+    from htsr_utils.storage import paths
+
+    table = published_matrices()
+    vgg16 = table[table["model"] == "vgg16"]
+    assert len(vgg16) == 111  # the published N_alpha of VGG16
+    raw = pd.read_csv(paths.data_dir() / "sources" / "ww-trends-2020" / "data" / "vgg16.csv")
+    raw = raw[raw["level"] == "LEVEL.SLICE"].reset_index(drop=True)
+    # The file's own stable rank is ||W||_F^2 / lambda_max: it confirms which column is which.
+    stable_rank = 10 ** vgg16["log_norm_sq"].to_numpy() / vgg16["lambda_max"].to_numpy()
+    assert np.allclose(stable_rank, raw["stable_rank"], rtol=1e-4)
+    assert np.allclose(vgg16["alpha_weighted"], raw["alpha_weighted"], rtol=1e-3)

@@ -8,7 +8,9 @@ integral by the integral of the log, and arrives at ``log ||W|| -> sqrt(b (alpha
 ``alpha log lambda_max ~ log ||W||_F^2`` instead.  This module holds the exact integrals of a
 power-law density (:func:`power_integral`, :func:`powerlaw_mean`, :func:`log_integral`), the
 draft's limit (:func:`draft_log_norm`), the size of the draft's step (:func:`jensen_gap`), and
-the per-group test of a relation against the identity line (:func:`relation_table`).
+the per-group test of a relation against the identity line (:func:`relation_table`), and the
+matrices of pretrained ImageNet models as the authors' code analyzed them
+(:func:`published_matrices`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from htsr_utils.paper.regression import pl_norm_relation
+from htsr_utils.storage import paths
 
 __all__ = ["MAX_IDENTITY_RMS", "MIN_R2", "SLOPE_TOLERANCE", "draft_log_norm", "jensen_gap", "log_integral",
-           "power_integral", "powerlaw_mean", "relation_table"]
+           "power_integral", "powerlaw_mean", "published_matrices", "relation_table"]
 
 #: A relation "holds" in a group when its OLS slope is within this distance of 1 ...
 SLOPE_TOLERANCE = 0.2
@@ -175,9 +178,45 @@ def relation_table(table: pd.DataFrame, x: str, y: str, by: str) -> pd.DataFrame
     finite = table[np.isfinite(table[x].to_numpy(float)) & np.isfinite(table[y].to_numpy(float))]
     out = pl_norm_relation(finite, x=x, y=y, by=by)
     gaps = (finite[y] - finite[x]).pow(2)
-    rms = {str(g): float(np.sqrt(v.mean())) for g, v in gaps.groupby(finite[by], sort=False)}
+    rms = {str(g): float(np.sqrt(v.mean())) for g, v in gaps.groupby(finite[by].to_numpy(), sort=False)}
     rms["all"] = float(np.sqrt(gaps.mean())) if len(gaps) else np.nan
     out["identity_rms"] = out["group"].map(rms)
     out["holds"] = ((out["n"] >= 3) & ((out["slope"] - 1).abs() <= SLOPE_TOLERANCE)
                     & (out["r2"] >= MIN_R2) & (out["identity_rms"] <= MAX_IDENTITY_RMS))
     return out
+
+
+def published_matrices() -> pd.DataFrame:
+    """Every matrix of the authors' per-layer files for pretrained torchvision models.
+
+    The files ``data/sources/ww-trends-2020/data/<model>.csv`` (WeightWatcher 0.2.7 output behind
+    Martin, Peng & Mahoney, Nat. Commun. 2021; provenance in ``SOURCE.txt`` there), rows
+    ``LEVEL.SLICE``: one per analyzed matrix (a Linear layer or one Conv2D kernel position), under
+    that version's scaling (convention ``natcomm2021``).  Their ``norm`` is ``||W||_F`` and their
+    ``spectral_norm`` the largest eigenvalue of ``W^T W`` (so ``norm^2 / spectral_norm`` is their
+    ``stable_rank``).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``model``, ``layer_id``, ``layer_type``, ``N``, ``M``, ``alpha``, ``lambda_max``,
+        ``log_norm_sq`` (``log10 ||W||_F^2``) and ``alpha_weighted`` (``alpha log10 lambda_max``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Outside a checkout, where ``data/sources`` is not installed.
+    """
+    folder = paths.data_dir() / "sources" / "ww-trends-2020" / "data"
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no per-layer files in {folder} (they ship with a checkout of the repository)")
+    rows = []
+    for file in files:
+        layers = pd.read_csv(file)
+        slices = layers[layers["level"] == "LEVEL.SLICE"]
+        rows.append(slices[["layer_id", "layer_type", "N", "M", "alpha"]].assign(
+            model=file.stem, lambda_max=slices["spectral_norm"], log_norm_sq=2 * np.log10(slices["norm"])))
+    out = pd.concat(rows, ignore_index=True)
+    out["alpha_weighted"] = out["alpha"] * np.log10(out["lambda_max"])
+    return out[["model", "layer_id", "layer_type", "N", "M", "alpha", "lambda_max", "log_norm_sq", "alpha_weighted"]]
