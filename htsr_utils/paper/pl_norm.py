@@ -7,10 +7,9 @@ integral by the integral of the log, and arrives at ``log ||W|| -> sqrt(b (alpha
 ``b = lambda_max (log lambda_max - 1)``.  The published paper uses
 ``alpha log lambda_max ~ log ||W||_F^2`` instead.  This module holds the exact integrals of a
 power-law density (:func:`power_integral`, :func:`powerlaw_mean`, :func:`log_integral`), the
-draft's limit (:func:`draft_log_norm`), the size of the draft's step (:func:`jensen_gap`), and
-the per-group test of a relation against the identity line (:func:`relation_table`), and the
-matrices of pretrained ImageNet models as the authors' code analyzed them
-(:func:`published_matrices`).
+draft's limit (:func:`draft_log_norm`), the size of the draft's step (:func:`jensen_gap`), the
+per-group test of a relation against the identity line (:func:`relation_table`), and the matrices
+of pretrained ImageNet models as the authors' code analyzed them (:func:`published_matrices`).
 """
 
 from __future__ import annotations
