@@ -97,7 +97,7 @@ def test_check_published_fails_when_a_claim_fails(weights, alpha_hat, n_alpha):
     ("pretrained", "sdm2020", REPRODUCED, [CLAIM_COUNTS, CLAIM_ALPHA_HAT],
      {CLAIM_BASELINE: "pretrained weights: the claim is about random-init weights"}),
     ("random", "sdm2020", BASELINE, [CLAIM_COUNTS, CLAIM_BASELINE],
-     {CLAIM_ALPHA_HAT: "random weights: the published values are those of the pretrained models"}),
+     {CLAIM_ALPHA_HAT: "random-init weights: the published values are those of the pretrained models"}),
     ("random", "ww", BASELINE, [CLAIM_BASELINE],
      {CLAIM_COUNTS: "convention ww: the published counts are sdm2020's",
       CLAIM_ALPHA_HAT: "convention ww: the values held to are sdm2020's"}),

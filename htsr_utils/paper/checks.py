@@ -24,6 +24,8 @@ from typing import Protocol
 
 import pandas as pd
 
+from .figures import weights_label
+
 __all__ = ["ALPHA_HAT_TOLERANCE", "CLAIM_ALPHA_HAT", "CLAIM_BASELINE", "CLAIM_COUNTS", "ClaimsRecord",
            "check_alpha_hat_reproduced", "check_baseline_differs", "check_matrix_counts", "check_published"]
 
@@ -166,7 +168,7 @@ def check_published(summary: pd.DataFrame, *, weights: str, convention: str, sna
     if convention != "sdm2020":
         record.not_checked(CLAIM_ALPHA_HAT, f"convention {convention}: the values held to are sdm2020's")
     elif weights != "pretrained":
-        record.not_checked(CLAIM_ALPHA_HAT, f"{_weights_text(weights)}: the published values are those of the "
+        record.not_checked(CLAIM_ALPHA_HAT, f"{weights_label(weights)}: the published values are those of the "
                                             "pretrained models")
     elif not published:
         lines.append("alpha-hat: no analyzed model has a published value")
@@ -183,12 +185,8 @@ def check_published(summary: pd.DataFrame, *, weights: str, convention: str, sna
     else:
         if weights != "pretrained":
             lines.append(f"alpha-hat: not compared (weights from {weights}, not the published ones)")
-        record.not_checked(CLAIM_BASELINE, f"{_weights_text(weights)}: the claim is about random-init weights")
+        record.not_checked(CLAIM_BASELINE, f"{weights_label(weights)}: the claim is about random-init weights")
     return lines
-
-
-def _weights_text(weights: str) -> str:
-    return {"random": "random weights", "pretrained": "pretrained weights"}.get(weights, f"weights from {weights}")
 
 
 class _NoRecord:
