@@ -19,11 +19,11 @@ from htsr_utils.engine.random_matrix import marchenko_pastur_pdf  # noqa: E402
 from htsr_utils.models.registry import get_spec, list_models  # noqa: E402
 from htsr_utils.paper.figures import (  # noqa: E402
     FAMILY_STYLES,
+    METRIC_LABELS,
     family_style,
     figure_title,
     group_style,
     plot_esd,
-    METRIC_LABELS,
     plot_metric_vs_accuracy,
     plot_metrics_vs_accuracy,
     plot_parity,
