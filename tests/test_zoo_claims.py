@@ -81,3 +81,13 @@ def test_a_series_of_two_analyzed_models_is_not_judged():
     record_trends(claims, {}, published_trends(MENETS), two, weights="pretrained", snapshot="paper")
     assert claims.counts() == (0, 1) and "fewer than 3 give no trend" in next(iter(claims.unchecked.values()))
     assert trend_evidence(2, np.nan, np.nan) == "n = 2: no trend"
+
+
+def test_a_stated_series_this_run_did_not_analyze_is_recorded_as_not_checked():
+    claims = Claims("x")
+    nothing = _run(PUBLISHED_MENET).iloc[:0]  # every weight file missing
+    record_trends(claims, {"MENet": "reversed"}, published_trends(MENETS), nothing, weights="pretrained",
+                  snapshot="paper")
+    assert claims.counts() == (1, 1)
+    assert claims.unchecked == {"MENet: the computed alpha-hat gives the published trend over the models analyzed":
+                                "no model of the series analyzed in this run"}

@@ -81,7 +81,9 @@ def record_trends(claims: ClaimsRecord, expected: Mapping[str, str], published: 
     claims : ClaimsRecord
         The notebook's claims record (:class:`htsr_utils.apps.claims.Claims`).
     expected : mapping of str to {"holds", "reversed"}
-        The trend the notebook's prose states for each series, in the published values.
+        The trend the notebook's prose states for each series, in the published values.  For a
+        stated series this run did not analyze (e.g. every weight file missing) the computed
+        sign is recorded as not checked.
     published : DataFrame
         :func:`published_trends` of the notebook's models.
     summary : DataFrame
@@ -122,9 +124,11 @@ def record_trends(claims: ClaimsRecord, expected: Mapping[str, str], published: 
         claims.check(f"{series}: in the published values {name} {TREND_CLAIMS[trend]}", bool(holds), evidence)
     computed = trend_table(summary, metric, by=by)
     library = summary.groupby(by, sort=False)["library"].first() if len(summary) else pd.Series(dtype=str)
+    for series in (s for s in expected if s not in set(computed[by])):
+        claims.not_checked(_computed_claim(series, name), "no model of the series analyzed in this run")
     for row in computed.itertuples(index=False):
         series = getattr(row, by)
-        claim = f"{series}: the computed {name} gives the published trend over the models analyzed"
+        claim = _computed_claim(series, name)
         if weights != "pretrained":
             claims.not_checked(claim, f"{weights_label(weights)}: the trend of these weights says nothing about "
                                       "the published models")
@@ -139,3 +143,6 @@ def record_trends(claims: ClaimsRecord, expected: Mapping[str, str], published: 
                          f"{trend_evidence(row.n_published, row.kendall_tau_published, row.kendall_p_published)}")
     return computed
 
+
+def _computed_claim(series: str, name: str) -> str:
+    return f"{series}: the computed {name} gives the published trend over the models analyzed"
