@@ -7,8 +7,12 @@ import math
 import pandas as pd
 import pytest
 
+from htsr_utils.apps.claims import Claims
 from htsr_utils.paper.checks import (
     ALPHA_HAT_TOLERANCE,
+    CLAIM_ALPHA_HAT,
+    CLAIM_BASELINE,
+    CLAIM_COUNTS,
     check_alpha_hat_reproduced,
     check_baseline_differs,
     check_matrix_counts,
@@ -87,3 +91,39 @@ def test_check_published_runs_the_claims_of_each_mode(weights, convention, alpha
 def test_check_published_fails_when_a_claim_fails(weights, alpha_hat, n_alpha):
     with pytest.raises(AssertionError):
         check_published(_summary(alpha_hat, n_alpha=n_alpha), weights=weights, convention="sdm2020", snapshot="paper")
+
+
+@pytest.mark.parametrize(("weights", "convention", "alpha_hat", "checked", "reasons"), [
+    ("pretrained", "sdm2020", REPRODUCED, [CLAIM_COUNTS, CLAIM_ALPHA_HAT],
+     {CLAIM_BASELINE: "pretrained weights: the claim is about random-init weights"}),
+    ("random", "sdm2020", BASELINE, [CLAIM_COUNTS, CLAIM_BASELINE],
+     {CLAIM_ALPHA_HAT: "random-init weights: the published values are those of the pretrained models"}),
+    ("random", "ww", BASELINE, [CLAIM_BASELINE],
+     {CLAIM_COUNTS: "convention ww: the published counts are sdm2020's",
+      CLAIM_ALPHA_HAT: "convention ww: the values held to are sdm2020's"}),
+    ("model.pth", "sdm2020", OFF_PYTORCHCV, [CLAIM_COUNTS],
+     {CLAIM_ALPHA_HAT: "weights from model.pth: the published values are those of the pretrained models",
+      CLAIM_BASELINE: "weights from model.pth: the claim is about random-init weights"}),
+])
+def test_check_published_records_every_claim_checked_or_why_not(weights, convention, alpha_hat, checked, reasons):
+    claims = Claims("01_vgg")
+    lines = check_published(_summary(alpha_hat), weights=weights, convention=convention, snapshot="paper",
+                            claims=claims)
+    assert list(claims.checked) == checked and claims.unchecked == reasons
+    assert all(claims.checked[c] in lines for c in checked)  # the evidence is the check's sentence
+
+
+def test_check_published_records_nothing_as_checked_without_published_values():
+    claims = Claims("05_more_models")
+    none = _summary(BASELINE).assign(alpha_hat_published=math.nan, n_matrices_published=pd.NA)
+    check_published(none, weights="random", convention="sdm2020", snapshot="paper", claims=claims)
+    assert claims.counts() == (0, 3)
+    assert "no analyzed model has a published count" in claims.unchecked[CLAIM_COUNTS]
+
+
+def test_a_failed_check_records_nothing_for_its_claim():
+    claims = Claims("01_vgg")
+    with pytest.raises(AssertionError):
+        check_published(_summary(REPRODUCED), weights="random", convention="sdm2020", snapshot="paper",
+                        claims=claims)
+    assert CLAIM_BASELINE not in claims.checked and CLAIM_BASELINE not in claims.unchecked

@@ -19,11 +19,13 @@ from htsr_utils.engine.random_matrix import marchenko_pastur_pdf  # noqa: E402
 from htsr_utils.models.registry import get_spec, list_models  # noqa: E402
 from htsr_utils.paper.figures import (  # noqa: E402
     FAMILY_STYLES,
+    METRIC_LABELS,
     family_style,
     figure_title,
     group_style,
     plot_esd,
     plot_metric_vs_accuracy,
+    plot_metrics_vs_accuracy,
     plot_parity,
     save_figure,
     show_and_save,
@@ -38,6 +40,7 @@ def _summary(weights: str = "random") -> pd.DataFrame:
         "family": ["VGG", "VGG", "VGG", "VGG", "ResNet"],
         "alpha_hat": [1.84, 1.60, 1.70, 1.45, 0.9],
         "alpha_hat_star": [1.7, 1.5, 1.6, 1.3, 0.8],
+        "log_norm": [0.95, 0.89, 0.86, 0.79, 0.6],
         "top1": [68.97, 70.45, 69.9, 71.6, 70.1],
         "weights": weights, "convention": "sdm2020",
     }, index=pd.Index(["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "resnet18"], name="model"))
@@ -217,6 +220,35 @@ def test_metric_vs_accuracy_pretrained_title_and_empty():
     plot_metric_vs_accuracy(empty, "alpha_hat", ax2, weights="pretrained")
     assert any("no model" in t.get_text() for t in ax2.texts)
     plt.close("all")
+
+
+def test_log_norm_panel_beside_alpha_hat_panel_from_the_same_table(tmp_path):
+    summary = _summary().assign(log_norm=[0.95, 0.89, np.nan, 0.79, 0.6])  # vgg13: no log norm
+    fits = group_regressions(summary, ["log_norm", "alpha_hat"], by="family")
+    fig = plot_metrics_vs_accuracy(summary, ["log_norm", "alpha_hat"], [("vgg11", "vgg11_bn")], fits=fits,
+                                   title="Figure 1: VGG")
+    log_ax, alpha_ax = fig.axes
+    for ax, metric, letter in ((log_ax, "log_norm", "a"), (alpha_ax, "alpha_hat", "b")):
+        rows = summary.dropna(subset=[metric, "top1"])
+        points = np.vstack([c.get_offsets() for c in ax.collections])  # every model with both values
+        np.testing.assert_allclose(sorted(map(tuple, points)), sorted(zip(rows[metric], rows["top1"])))
+        assert ax.get_xlabel() == METRIC_LABELS[metric]
+        assert ax.get_title().startswith(f"({letter}) top-1 accuracy vs")
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("VGG: OLS")]
+        (row,) = fits[(fits["family"] == "VGG") & (fits["metric"] == metric)].itertuples()
+        np.testing.assert_allclose(line.get_ydata(), row.slope * np.asarray(line.get_xdata()) + row.intercept)
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert {"VGG", "ResNet", "vgg11 – vgg11_bn"} <= set(labels)
+    assert len(np.vstack([c.get_offsets() for c in log_ax.collections])) == 4
+    assert len(np.vstack([c.get_offsets() for c in alpha_ax.collections])) == 5
+    assert "(%)" in log_ax.get_ylabel() and alpha_ax.get_ylabel() == ""
+    assert log_ax.get_ylim() == alpha_ax.get_ylim()  # one accuracy axis: a model at the same height
+    title = fig.get_suptitle()
+    assert title.startswith("Figure 1: VGG") and "random-init weights" in title and "sdm2020" in title
+    assert "random-init" not in log_ax.get_title()  # said once, in the figure's title
+    assert _png_ok(save_figure(fig, tmp_path / "two_panels")[0])
+    with pytest.raises(ValueError, match="at least one metric"):
+        plot_metrics_vs_accuracy(summary, [])
 
 
 def test_parity_plot(tmp_path):

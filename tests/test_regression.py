@@ -11,6 +11,7 @@ from scipy import stats
 
 from htsr_utils.paper.regression import (
     FIT_COLUMNS,
+    MIN_GROUP_SIZE,
     TREND_COLUMNS,
     group_regressions,
     ols_fit,
@@ -120,20 +121,32 @@ def test_pl_norm_relation_recovers_line():
 
 def test_trend_table_signs_and_published():
     summary = pd.DataFrame({
-        "series": ["A", "A", "A", "B", "B", "C"],
-        "alpha_hat": [1.0, 2.0, 3.0, 1.0, 2.0, 5.0],
-        "top1": [80.0, 75.0, 70.0, 60.0, 65.0, 50.0],
-        "alpha_hat_published": [1.0, 2.0, 3.0, np.nan, np.nan, np.nan],
-        "top1_published": [70.0, 75.0, 80.0, np.nan, np.nan, np.nan],
+        "series": ["A", "A", "A", "B", "B", "B", "C"],
+        "alpha_hat": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 5.0],
+        "top1": [80.0, 75.0, 70.0, 60.0, 65.0, 62.0, 50.0],
+        "alpha_hat_published": [1.0, 2.0, 3.0, np.nan, np.nan, np.nan, np.nan],
+        "top1_published": [70.0, 75.0, 80.0, np.nan, np.nan, np.nan, np.nan],
     })
     trend = trend_table(summary).set_index("series")
     assert list(trend.columns) == TREND_COLUMNS
     assert trend.loc["A", "trend"] == "holds" and trend.loc["A", "kendall_tau"] == pytest.approx(-1)
+    assert trend.loc["A", "kendall_p"] == pytest.approx(1 / 3)  # exact: 1 of 6 orders, two-sided
     assert trend.loc["A", "trend_published"] == "reversed"
-    assert trend.loc["B", "trend"] == "reversed" and trend.loc["B", "n_published"] == 0
+    assert trend.loc["B", "trend"] == "reversed" and trend.loc["B", "kendall_tau"] == pytest.approx(1 / 3)
+    assert trend.loc["B", "n_published"] == 0 and trend.loc["B", "trend_published"] == "n/a"
     assert trend.loc["C", "trend"] == "n/a"
     tied = trend_table(summary.assign(alpha_hat=1.0)).set_index("series")
     assert tied.loc["A", "trend"] == "tied"
+
+
+def test_a_two_model_series_gets_no_trend_and_no_tau():
+    """Two points always give tau = +-1: that is no evidence, so no verdict either way."""
+    two = pd.DataFrame({"series": ["S", "S"], "alpha_hat": [1.0, 2.0], "top1": [70.0, 75.0],
+                        "alpha_hat_published": [1.0, 2.0], "top1_published": [75.0, 70.0]})
+    row = trend_table(two).iloc[0]
+    assert MIN_GROUP_SIZE == 3
+    assert (row["n"], row["trend"], row["n_published"], row["trend_published"]) == (2, "n/a", 2, "n/a")
+    assert np.isnan(row["kendall_tau"]) and np.isnan(row["kendall_tau_published"])
 
 
 @pytest.mark.parametrize(("tau", "p", "expected"), [

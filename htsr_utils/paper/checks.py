@@ -12,20 +12,40 @@ Every family notebook holds its summary to the same three claims (:func:`check_p
   exceeds the tolerance: otherwise agreement would say nothing about training.
 
 Each check returns one sentence saying what it checked and raises ``AssertionError`` naming
-the models when its claim fails.
+the models when its claim fails.  Given a notebook's claims record
+(:class:`htsr_utils.apps.claims.Claims`, or anything with its ``check`` and ``not_checked``),
+:func:`check_published` records each claim there: checked, with the evidence, or not checked in
+this run, with the reason.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import pandas as pd
 
-__all__ = ["ALPHA_HAT_TOLERANCE", "check_alpha_hat_reproduced", "check_baseline_differs", "check_matrix_counts",
-           "check_published"]
+from .figures import weights_label
+
+__all__ = ["ALPHA_HAT_TOLERANCE", "CLAIM_ALPHA_HAT", "CLAIM_BASELINE", "CLAIM_COUNTS", "ClaimsRecord",
+           "check_alpha_hat_reproduced", "check_baseline_differs", "check_matrix_counts", "check_published"]
 
 #: Largest absolute difference between a computed and the published alpha-hat that counts as
 #: reproduced (the authors' eigenvalues came from a truncated SVD, ours from an exact eigensolver,
 #: which can move the chosen xmin of a few matrices).
 ALPHA_HAT_TOLERANCE = 0.05
+
+#: The three claims, as a notebook's claims record names them.
+CLAIM_COUNTS = "N_alpha equals the published matrix count (sdm2020, any weights)"
+CLAIM_ALPHA_HAT = f"alpha-hat is within {ALPHA_HAT_TOLERANCE} of the published value (pretrained weights)"
+CLAIM_BASELINE = "the untrained baseline does not reproduce the published alpha-hat (random weights)"
+
+
+class ClaimsRecord(Protocol):
+    """What :func:`check_published` needs of a claims record (:class:`htsr_utils.apps.claims.Claims`)."""
+
+    def check(self, claim: str, holds: bool, evidence: str = "") -> None: ...
+
+    def not_checked(self, claim: str, reason: str) -> None: ...
 
 
 def check_matrix_counts(summary: pd.DataFrame) -> str:
@@ -102,7 +122,7 @@ def _alpha_hat_gap(summary: pd.DataFrame) -> pd.Series:
 
 
 def check_published(summary: pd.DataFrame, *, weights: str, convention: str, snapshot: str,
-                    tolerance: float = ALPHA_HAT_TOLERANCE) -> list[str]:
+                    tolerance: float = ALPHA_HAT_TOLERANCE, claims: ClaimsRecord | None = None) -> list[str]:
     """Every check that applies to a run, and a line for each that does not.
 
     Parameters
@@ -116,6 +136,11 @@ def check_published(summary: pd.DataFrame, *, weights: str, convention: str, sna
     snapshot : {"paper", "latest"}
         Which weight files were analyzed.
     tolerance : float, default :data:`ALPHA_HAT_TOLERANCE`
+    claims : ClaimsRecord, optional
+        The notebook's claims record: each of :data:`CLAIM_COUNTS`, :data:`CLAIM_ALPHA_HAT` and
+        :data:`CLAIM_BASELINE` is recorded as checked (the sentence of its check as evidence) or
+        not checked (why not in this run: another convention, random weights, no model with a
+        published value, ...).
 
     Returns
     -------
@@ -125,17 +150,50 @@ def check_published(summary: pd.DataFrame, *, weights: str, convention: str, sna
     Raises
     ------
     AssertionError
-        From the first check whose claim fails.
+        From the first check whose claim fails (before anything is recorded for it).
     """
     lines = []
-    if convention == "sdm2020":
+    record = claims if claims is not None else _NoRecord()
+    counted = summary["n_matrices_published"].notna().sum() if "n_matrices_published" in summary else 0
+    published = summary["alpha_hat_published"].notna().sum() if "alpha_hat_published" in summary else 0
+    if convention == "sdm2020" and counted:
         lines.append(check_matrix_counts(summary))
-        if weights == "pretrained":
-            lines.append(check_alpha_hat_reproduced(summary, snapshot, tolerance))
+        record.check(CLAIM_COUNTS, True, lines[-1])
+    elif convention == "sdm2020":
+        lines.append("matrix counts: no analyzed model has a published count")
+        record.not_checked(CLAIM_COUNTS, "no analyzed model has a published count (skipped or not in the paper)")
     else:
         lines.append(f"matrix counts and alpha-hat reproduction: checked under sdm2020 only (this run: {convention})")
-    if weights == "random":
-        lines.append(check_baseline_differs(summary, tolerance))
+        record.not_checked(CLAIM_COUNTS, f"convention {convention}: the published counts are sdm2020's")
+    if convention != "sdm2020":
+        record.not_checked(CLAIM_ALPHA_HAT, f"convention {convention}: the values held to are sdm2020's")
     elif weights != "pretrained":
-        lines.append(f"alpha-hat: not compared (weights from {weights}, not the published ones)")
+        record.not_checked(CLAIM_ALPHA_HAT, f"{weights_label(weights)}: the published values are those of the "
+                                            "pretrained models")
+    elif not published:
+        lines.append("alpha-hat: no analyzed model has a published value")
+        record.not_checked(CLAIM_ALPHA_HAT, "no analyzed model has a published alpha-hat")
+    else:
+        lines.append(check_alpha_hat_reproduced(summary, snapshot, tolerance))
+        record.check(CLAIM_ALPHA_HAT, True, lines[-1])
+    if weights == "random" and published:
+        lines.append(check_baseline_differs(summary, tolerance))
+        record.check(CLAIM_BASELINE, True, lines[-1])
+    elif weights == "random":
+        lines.append(check_baseline_differs(summary, tolerance))
+        record.not_checked(CLAIM_BASELINE, "no analyzed model has a published alpha-hat")
+    else:
+        if weights != "pretrained":
+            lines.append(f"alpha-hat: not compared (weights from {weights}, not the published ones)")
+        record.not_checked(CLAIM_BASELINE, f"{weights_label(weights)}: the claim is about random-init weights")
     return lines
+
+
+class _NoRecord:
+    """The claims record of a caller that keeps none."""
+
+    def check(self, claim: str, holds: bool, evidence: str = "") -> None:
+        pass
+
+    def not_checked(self, claim: str, reason: str) -> None:
+        pass

@@ -10,6 +10,8 @@ they share; a figure one notebook draws is composed in that notebook, from these
 * :func:`plot_esd` - log-log histogram of an ESD with the fitted power law from ``xmin``.
 * :func:`plot_metric_vs_accuracy` - top-1 accuracy against a metric, by family or series, with
   the OLS lines of a regression table.
+* :func:`plot_metrics_vs_accuracy` - the same for several metrics of the same models, one panel
+  each, side by side on a shared accuracy axis (the paper's Figures 1-3: log norm beside alpha-hat).
 * :func:`plot_parity` - computed against published values, with the line y = x.
 * :func:`save_figure` - atomic PNG (150 dpi) + PDF, then the figure is closed;
   :func:`show_and_save` - the same after showing it in the notebook; :func:`show_figure` - a
@@ -39,7 +41,7 @@ from .regression import MIN_GROUP_SIZE
 
 __all__ = [
     "EIGENVALUE_LABEL", "FAMILY_STYLES", "METRIC_LABELS", "family_style", "figure_title", "group_style",
-    "histogram_edges", "plot_esd", "plot_metric_vs_accuracy", "plot_parity", "save_figure",
+    "histogram_edges", "plot_esd", "plot_metric_vs_accuracy", "plot_metrics_vs_accuracy", "plot_parity", "save_figure",
     "show_and_save", "show_figure", "weights_label",
 ]
 
@@ -249,6 +251,7 @@ def plot_metric_vs_accuracy(
     convention: str | None = None,
     annotate: bool = True,
     fits: pd.DataFrame | None = None,
+    run_in_title: bool = True,
 ) -> Axes:
     """Reported top-1 accuracy against a metric, one color and marker per family.
 
@@ -281,6 +284,9 @@ def plot_metric_vs_accuracy(
         ``by``): for each group its row of ``metric``, when it has at least
         :data:`~htsr_utils.paper.regression.MIN_GROUP_SIZE` models and a slope, is drawn over the
         group's range, with Kendall tau in the legend.
+    run_in_title : bool, default True
+        Append the convention and weights to the title (a panel of a figure whose title names
+        them: False).
 
     Returns
     -------
@@ -317,11 +323,79 @@ def plot_metric_vs_accuracy(
     ax.set_ylabel(METRIC_LABELS.get(accuracy, accuracy)
                   + ("\n(of the pretrained model)" if weights is not None and os.fspath(weights) != "pretrained" else ""))
     base = title or f"Top-1 accuracy vs {METRIC_LABELS.get(metric, metric).split(' = ')[0]}"
-    ax.set_title(figure_title(base, weights, convention), fontsize="medium")
+    ax.set_title(figure_title(base, weights, convention) if run_in_title else base, fontsize="medium")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", loc="best")
     return ax
+
+
+def plot_metrics_vs_accuracy(
+    summary: pd.DataFrame,
+    metrics: Sequence[str],
+    link_pairs: Iterable[tuple[str, str]] | None = None,
+    *,
+    accuracy: str = "top1",
+    by: str = "family",
+    title: str | None = None,
+    weights: str | os.PathLike | None = None,
+    convention: str | None = None,
+    annotate: bool = True,
+    fits: pd.DataFrame | None = None,
+    panel_size: tuple[float, float] = (5.4, 4.6),
+) -> Figure:
+    """Reported top-1 accuracy against several metrics of the same models, one panel per metric.
+
+    The panels sit side by side, labelled (a), (b), ..., and share the accuracy axis, so that a
+    model is at the same height in each: the paper's Figures 1-3 set the log-norm panel beside
+    the alpha-hat panel this way.  Each panel is :func:`plot_metric_vs_accuracy` of the same
+    ``summary`` (every model with both values is a point), with the OLS lines of ``fits`` for
+    its metric.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        As for :func:`plot_metric_vs_accuracy`.
+    metrics : sequence of str
+        The x column of each panel, left to right (e.g. ``["log_norm", "alpha_hat"]``).
+    link_pairs, accuracy, by, annotate, fits
+        As for :func:`plot_metric_vs_accuracy`, in every panel (``fits`` holds a row per group
+        and metric, e.g. :func:`htsr_utils.paper.regression.group_regressions` of ``metrics``).
+    title : str, optional
+        The figure's title (default: "Top-1 accuracy vs <metrics>"); the convention and weights
+        are appended, as in :func:`figure_title`.
+    weights, convention : str, optional
+        For the title; taken from the summary's columns when omitted.
+    panel_size : (float, float), default (5.4, 4.6)
+        Width and height of one panel, in inches.
+
+    Returns
+    -------
+    Figure
+        ``fig.axes`` holds one axes per metric, in order.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` is empty.
+    """
+    metrics = list(metrics)
+    if not metrics:
+        raise ValueError("give at least one metric")
+    weights, convention = _run_labels(summary, weights, convention)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(panel_size[0] * len(metrics), panel_size[1]),
+                             sharey=True, squeeze=False, layout="constrained")
+    pairs = list(link_pairs or [])
+    for i, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+        label = METRIC_LABELS.get(metric, metric).split(" = ")[0]
+        plot_metric_vs_accuracy(summary, metric, ax, pairs, accuracy=accuracy, by=by, weights=weights,
+                                convention=convention, annotate=annotate, fits=fits, run_in_title=False,
+                                title=f"({chr(ord('a') + i)}) top-1 accuracy vs {label}")
+        if i:
+            ax.set_ylabel("")
+    names = " and ".join(METRIC_LABELS.get(m, m).split(" = ")[0] for m in metrics)
+    fig.suptitle(figure_title(title or f"Top-1 accuracy vs {names}", weights, convention))
+    return fig
 
 
 def plot_parity(

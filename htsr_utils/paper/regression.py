@@ -36,7 +36,9 @@ MIN_GROUP_SIZE = 3
 SIGNIFICANCE = 0.05
 
 #: Columns of :func:`trend_table` after the group column.
-TREND_COLUMNS = ["n", "kendall_tau", "trend", "n_published", "kendall_tau_published", "trend_published"]
+TREND_COLUMNS = ["n", "kendall_tau", "kendall_p", "trend", "n_published", "kendall_tau_published",
+                 "kendall_p_published", "trend_published"]
+
 
 def ols_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Ordinary least squares ``y = slope * x + intercept`` with in-sample scores.
@@ -169,7 +171,9 @@ def group_regressions(
 def trend_table(summary: pd.DataFrame, metric: str = "alpha_hat", by: str = "series") -> pd.DataFrame:
     """Kendall tau between ``metric`` and top-1 per group, computed and published.
 
-    HT-SR expects ``tau < 0`` (smaller metric, more accurate model).
+    HT-SR expects ``tau < 0`` (smaller metric, more accurate model).  ``trend`` is the sign of
+    tau, not a test: with three or four models no tau reaches ``p <`` :data:`SIGNIFICANCE` (the
+    p-value says so), and with fewer than :data:`MIN_GROUP_SIZE` there is no trend at all.
 
     Parameters
     ----------
@@ -185,21 +189,28 @@ def trend_table(summary: pd.DataFrame, metric: str = "alpha_hat", by: str = "ser
     DataFrame
         Columns ``by`` and :data:`TREND_COLUMNS`: ``trend`` is ``"holds"`` (tau < 0),
         ``"reversed"`` (tau > 0), ``"tied"`` (tau 0 or undefined) or ``"n/a"`` (fewer than
-        two models with both values); likewise ``trend_published``.
+        :data:`MIN_GROUP_SIZE` models with both values: two points always give tau = +-1);
+        likewise ``trend_published``.  ``kendall_p`` is the two-sided p-value of tau.
     """
     published = f"{metric}_published"
     rows = []
     for group, part in summary.groupby(by, sort=False):
-        fit = ols_fit(part[metric].to_numpy(float), part["top1"].to_numpy(float))
+        n, tau, p = _tau(part, metric, "top1")
         if published in part and "top1_published" in part:
-            pub = ols_fit(part[published].to_numpy(float), part["top1_published"].to_numpy(float))
+            n_pub, tau_pub, p_pub = _tau(part, published, "top1_published")
         else:
-            pub = {"n": 0, "kendall_tau": math.nan}
-        rows.append({by: group, "n": fit["n"], "kendall_tau": fit["kendall_tau"],
-                     "trend": _trend(fit["n"], fit["kendall_tau"]),
-                     "n_published": pub["n"], "kendall_tau_published": pub["kendall_tau"],
-                     "trend_published": _trend(pub["n"], pub["kendall_tau"])})
-    return pd.DataFrame(rows, columns=[by, *TREND_COLUMNS])
+            n_pub, tau_pub, p_pub = 0, math.nan, math.nan
+        rows.append({by: group, "n": n, "kendall_tau": tau, "kendall_p": p, "trend": _trend(n, tau),
+                     "n_published": n_pub, "kendall_tau_published": tau_pub, "kendall_p_published": p_pub,
+                     "trend_published": _trend(n_pub, tau_pub)})
+    return pd.DataFrame(rows, columns=[by, *TREND_COLUMNS]).astype({"n": "int64", "n_published": "int64"})
+
+
+def _tau(part: pd.DataFrame, x: str, y: str) -> tuple[int, float, float]:
+    """Pairs with both values, and Kendall tau and p over them (NaN below :data:`MIN_GROUP_SIZE`)."""
+    both = part[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
+    tau, p = kendall_tau(both[x], both[y], min_n=MIN_GROUP_SIZE)
+    return len(both), tau, p
 
 
 def verdict(tau: float, p: float) -> str:
@@ -223,7 +234,7 @@ def verdict(tau: float, p: float) -> str:
 
 
 def _trend(n: int, tau: float) -> str:
-    if n < 2:
+    if n < MIN_GROUP_SIZE:
         return "n/a"
     if not math.isfinite(tau) or tau == 0:
         return "tied"

@@ -1,6 +1,9 @@
 """Paper-style tables: column labels, the per-model table, Markdown and files.
 
 * :func:`model_table` - one row per model: Architecture, Model and chosen columns, paper labels.
+* :data:`PAPER_TABLE_LAYOUTS`, :func:`paper_table` - Tables 1-5 in the draft's layout (Table 1:
+  Top1, Top5, L, N_α, α̂, α̂*; Tables 2 and 3: the test accuracy; Tables 4 and 5: the top-1
+  error, 100 - top-1, and in Table 5 α̂); :func:`show_and_write_paper_table` - shown and written.
 * :func:`accuracy_caption` - the caption of a table of computed values and reported accuracies.
 * :func:`to_markdown` - a GitHub-flavoured Markdown table (``pandas.DataFrame.to_markdown`` needs
   the ``tabulate`` package, which is not a dependency, so the formatter is our own); a notebook
@@ -23,8 +26,9 @@ import pandas as pd
 
 from ..storage.fileio import atomic_write, write_csv
 
-__all__ = ["COLUMN_LABELS", "PAPER_TABLE_COLUMNS", "MarkdownText", "accuracy_caption", "model_record", "model_table",
-           "show_and_write", "show_and_write_model_table", "to_markdown", "write_table"]
+__all__ = ["COLUMN_LABELS", "PAPER_TABLE_COLUMNS", "PAPER_TABLE_LAYOUTS", "MarkdownText", "accuracy_caption",
+           "model_record", "model_table", "paper_table", "show_and_write", "show_and_write_model_table",
+           "show_and_write_paper_table", "to_markdown", "top1_error", "write_table"]
 
 #: Paper-style labels of summary columns (Markdown/Unicode).
 COLUMN_LABELS = {
@@ -32,6 +36,7 @@ COLUMN_LABELS = {
     "model": "Model",
     "top1": "Top1",
     "top5": "Top5",
+    "top1_error": "Top 1 Error",
     "L": "L",
     "N_alpha": "N_α",
     "alpha_hat": "α̂",
@@ -46,9 +51,21 @@ COLUMN_LABELS = {
     "n_matrices_published": "N_α (published)",
 }
 
-#: The columns of the family notebooks' tables (the paper's Tables 1-5), after Architecture and Model.
+#: The columns of the family notebooks' tables of computed next to published values, after
+#: Architecture and Model.
 PAPER_TABLE_COLUMNS = ["top1", "top5", "L", "N_alpha", "n_matrices_published", "alpha_hat", "alpha_hat_star",
                        "alpha_hat_published"]
+
+#: The draft's layout of Tables 1-5: the columns after Architecture and Model, in order
+#: (``top1_error`` is :func:`top1_error`).  Tables 2 and 3 head the top-1 accuracy "Test Accuracy".
+PAPER_TABLE_LAYOUTS: dict[int, list[str]] = {
+    1: ["top1", "top5", "L", "N_alpha", "alpha_hat", "alpha_hat_star"],
+    2: ["top1"],
+    3: ["top1"],
+    4: ["top1_error"],
+    5: ["top1_error", "alpha_hat"],
+}
+_PAPER_TABLE_LABELS: dict[int, dict[str, str]] = {2: {"top1": "Test Accuracy"}, 3: {"top1": "Test Accuracy"}}
 
 
 class MarkdownText(str):
@@ -252,6 +269,70 @@ def show_and_write_model_table(summary: pd.DataFrame, columns: Sequence[str], st
         The CSV and the Markdown file.
     """
     return show_and_write(model_record(summary, columns), stem, pretty=model_table(summary, columns), caption=caption)
+
+
+def top1_error(summary: pd.DataFrame) -> pd.Series:
+    """The top-1 error of each model, ``100 - top1`` (percent), as Tables 4 and 5 give it."""
+    return 100.0 - pd.to_numeric(summary["top1"], errors="coerce").astype(float)
+
+
+def paper_table(summary: pd.DataFrame, number: int, *, architecture: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table ``number`` of the paper in the draft's layout: Architecture, Model, then
+    :data:`PAPER_TABLE_LAYOUTS` ``[number]`` with the draft's headers.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Joined summary (:func:`htsr_utils.paper.reference_data.join_reference`), indexed by model,
+        with the rows of this table.
+    number : {1, 2, 3, 4, 5}
+        The table.
+    architecture : sequence of str, optional
+        The Architecture of each row (Table 1: ``"vgg11"`` for vgg11 and vgg11_bn); default the
+        ``series`` column.
+
+    Returns
+    -------
+    DataFrame
+        Plain columns (no index), rows in the order of ``summary``.
+
+    Raises
+    ------
+    KeyError
+        If ``number`` is not a table of the paper.
+    """
+    return model_table(_paper_columns(summary, architecture), PAPER_TABLE_LAYOUTS[number], group="architecture",
+                       labels=_PAPER_TABLE_LABELS.get(number))
+
+
+def show_and_write_paper_table(summary: pd.DataFrame, number: int, stem: str | os.PathLike, *,
+                               architecture: Sequence[str] | None = None, caption: str | None = None) -> list[Path]:
+    """Show Table ``number`` in the draft's layout and write it: :func:`paper_table` in
+    ``<stem>.md``, :func:`model_record` of the same columns in ``<stem>.csv``.
+
+    Parameters
+    ----------
+    summary, number, architecture
+        As for :func:`paper_table`.
+    stem : path-like
+        Target without suffix.
+    caption : str, optional
+        A line under the table (e.g. :func:`accuracy_caption`).
+
+    Returns
+    -------
+    list of Path
+        The CSV and the Markdown file.
+    """
+    record = model_record(_paper_columns(summary, architecture), ["architecture", *PAPER_TABLE_LAYOUTS[number]])
+    return show_and_write(record, stem, pretty=paper_table(summary, number, architecture=architecture),
+                          caption=caption)
+
+
+def _paper_columns(summary: pd.DataFrame, architecture: Sequence[str] | None) -> pd.DataFrame:
+    """``summary`` with the ``architecture`` and ``top1_error`` columns the paper's tables show."""
+    names = summary["series"] if architecture is None else list(architecture)
+    return summary.assign(architecture=names, top1_error=top1_error(summary))
 
 
 def _cell(value: object, column: object, floatfmt: str | Mapping[str, str], missing: str) -> str:
