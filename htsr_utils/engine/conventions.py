@@ -11,6 +11,7 @@ sdm2020        per slice   50        none                        drop min ev  la
 natcomm2021    per slice   50 [1]_   sqrt(slices / 2)            drop min ev  lambda_max  all
 ww [2]_        pooled      --        sqrt(1 / 2), Conv2D only    evals>1e-5   none        8..15000 evs
 paper_text     per slice   50        1 / sqrt(N)                 drop min ev  lambda_max  all
+tempbalance    pooled      --        sqrt(1 / 2), Conv2D only    all evs      none        all [3]_
 =============  ==========  ========  ==========================  ===========  ==========  ============
 
 .. [1] natcomm2021 keeps the small slices in the average log spectral norm (a quirk of
@@ -18,6 +19,21 @@ paper_text     per slice   50        1 / sqrt(N)                 drop min ev  la
 .. [2] ww also analyzes Embedding layers and depthwise convolutions, skips layers with
    N > 50000, fits fewer than 20 eigenvalues with weightwatcher's small-sample rule, and
    reports log_norm = log10 ||W||_F^2 (see below).
+.. [3] tempbalance: the matrices of ``net_esd_estimator`` in TempBalance
+   (github.com/YefanZhou/TempBalance, ``tempbalance.py``), AlphaPruning
+   (github.com/haiquanlu/AlphaPruning, ``lib/esd_utils.py``) and FARMS
+   (github.com/HUST-AI-HYZ/FARMS): every ``nn.Linear`` and ``nn.Conv2d`` whatever its size,
+   the ``(out, in, kh, kw)`` kernel as ``kh * kw`` matrices ``(out, in)`` scaled by
+   ``sqrt(conv_norm) = sqrt(0.5)`` whose squared singular values are pooled into one ESD,
+   no eigenvalue dropped or filtered (``filter_zeros=False``).  Grouped and depthwise
+   convolutions are taken as stored (a depthwise ``(out, 1)`` slice gives one eigenvalue).
+   Their codes analyze no Embedding.  Their exponent is the Hill estimator
+   (``analyze(..., estimators=("hill",))``, :mod:`htsr_utils.engine.hill`); the CSN
+   ``alpha`` of this convention is the unbounded fit.  Differences: their codes skip
+   ``nn.Conv1d`` and GPT-2 style ``Conv1D`` (not ``nn.Linear``), which every convention
+   here analyzes; the layer filters of their schedulers (first and last layer, fewer than
+   50 eigenvalues for TempBalance; AlphaPruning analyzes the decoder blocks only) act after
+   the estimate and are not part of the convention; they compute in float32, here float64.
 
 The ww convention and weightwatcher 0.7.7
 -----------------------------------------
@@ -187,6 +203,21 @@ CONVENTIONS: dict[str, Convention] = {
             embeddings=True,
             small_n_fit=20,
             squared_log_norm=True,
+        ),
+        Convention(
+            name="tempbalance",
+            description=(
+                "TempBalance / AlphaPruning / FARMS net_esd_estimator: every Linear and Conv2d, "
+                "Conv2D kernel positions pooled into one ESD per layer scaled by sqrt(1/2), "
+                "lambda = sigma^2 of W, no eigenvalue dropped; their exponent is the Hill "
+                "estimator (estimators=('hill',))"
+            ),
+            conv_mode="pooled",
+            min_dim=0,
+            conv_scale="sqrt_half_conv2d",
+            drop_smallest=False,
+            fit_xmax=None,
+            depthwise_conv="stacked",
         ),
         Convention(
             name="paper_text",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
 from .esd import DTYPES, Precision, check_device, esd_many
+from .hill import hill_alpha
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
 from .powerlaw_fit import fit_powerlaw
@@ -31,6 +32,16 @@ DETAIL_COLUMNS = [
     "lambda_max", "alpha", "xmin", "xmax", "D", "sigma", "n_tail", "alpha_weighted", "log_norm",
     "log_norm_sq", "log_spectral_norm", "log_alpha_norm", "stable_rank", "status", "warning",
 ]
+
+#: Estimators :func:`analyze` offers, and the columns each adds after :data:`DETAIL_COLUMNS`
+#: (``"csn"`` fills the fit columns already there).
+ESTIMATOR_COLUMNS: dict[str, list[str]] = {
+    "csn": [],
+    "hill": ["alpha_hill", "hill_k", "hill_xmin"],
+}
+
+#: Per-model means :func:`summarize` adds for the estimator columns a table has.
+ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean"}
 
 #: Per-model metrics returned by :func:`summarize`.
 SUMMARY_METRICS = [
@@ -53,6 +64,7 @@ def analyze(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    estimators: Sequence[str] = ("csn",),
 ) -> pd.DataFrame:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
@@ -71,6 +83,16 @@ def analyze(
         Arithmetic of the eigenvalues (:func:`htsr_utils.engine.esd.esd`); ``"float32"`` for
         large models (faster; the eigenvalues the fit sees are those above float32's
         round-off).  Recorded in ``attrs["precision"]``.
+    estimators : sequence of str
+        Exponent estimators to apply to each ESD (:data:`ESTIMATOR_COLUMNS`; the
+        ``docs/glossary.md`` estimator table compares them): ``"csn"`` the power-law fit of
+        :func:`~htsr_utils.engine.powerlaw_fit.fit_powerlaw` (columns ``alpha``, ``xmin``,
+        ``D``, ... and the metrics built on ``alpha``; without it they are NaN and ``status``
+        only says whether the ESD has a tail to fit); ``"hill"`` the Hill estimator of
+        TempBalance / AlphaPruning (:func:`~htsr_utils.engine.hill.hill_alpha` with
+        ``xmin_pos=2`` on the whole ESD, zeros included: ``alpha_hill``, ``hill_k``,
+        ``hill_xmin``; NaN where the median eigenvalue is 0).  Recorded in
+        ``attrs["estimators"]`` when not the default.
 
     Returns
     -------
@@ -97,7 +119,8 @@ def analyze(
     NonFiniteWeightsError
         If a layer has NaN or Inf weights.
     """
-    return analyze_with_esds(model, convention, device, progress=progress, precision=precision)[0]
+    return analyze_with_esds(model, convention, device, progress=progress, precision=precision,
+                             estimators=estimators)[0]
 
 
 def analyze_with_esds(
@@ -107,12 +130,13 @@ def analyze_with_esds(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    estimators: Sequence[str] = ("csn",),
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """:func:`analyze`, and the ESD of every row.
 
     Parameters
     ----------
-    model, convention, device, progress, precision
+    model, convention, device, progress, precision, estimators
         As for :func:`analyze`.
 
     Returns
@@ -124,6 +148,7 @@ def analyze_with_esds(
     """
     conv = get_convention(convention)
     check_device(device)
+    estimators = check_estimators(estimators)
     rows: list[dict] = []
     esds: list[np.ndarray] = []
     skipped: list[SkippedLayer] = []
@@ -139,17 +164,39 @@ def analyze_with_esds(
             spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
                                count="work", precision=precision)
             for item, evals in zip(layers, spectra):
-                for row, spectrum in _layer_rows(item, evals, conv, precision):
+                for row, spectrum in _layer_rows(item, evals, conv, precision, estimators):
                     rows.append(row)
                     esds.append(spectrum)
     if not any(row["status"] != "below_min_dim" for row in rows):
         raise NoAnalyzableLayersError(_nothing_analyzed(conv, rows, skipped))
-    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
+    extra = [c for name in estimators for c in ESTIMATOR_COLUMNS[name]]
+    details = pd.DataFrame(rows, columns=DETAIL_COLUMNS + extra)
     details.attrs["convention"] = conv.name
+    if estimators != ("csn",):
+        details.attrs["estimators"] = list(estimators)
     details.attrs["skipped"] = [vars(s) for s in skipped]
     if precision != "float64":
         details.attrs["precision"] = precision
     return details, esds
+
+
+def check_estimators(estimators: Sequence[str]) -> tuple[str, ...]:
+    """``estimators`` as a tuple, each known (:data:`ESTIMATOR_COLUMNS`) and listed once.
+
+    Raises
+    ------
+    ValueError
+        If ``estimators`` is empty, a plain string, or names an unknown estimator.
+    """
+    if isinstance(estimators, str):
+        raise ValueError(f"estimators must be a sequence of names, e.g. ({estimators!r},), "
+                         f"not the string {estimators!r}")
+    names = tuple(dict.fromkeys(estimators))
+    unknown = [e for e in names if e not in ESTIMATOR_COLUMNS]
+    if unknown or not names:
+        known = ", ".join(ESTIMATOR_COLUMNS)
+        raise ValueError(f"estimators: unknown {unknown or 'empty list'}; choose from: {known}")
+    return names
 
 
 def _nothing_analyzed(conv: Convention, rows: list[dict], skipped: list[SkippedLayer]) -> str:
@@ -229,8 +276,8 @@ def _windows(
         yield window
 
 
-def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
-                precision: Precision) -> list[tuple[dict, np.ndarray]]:
+def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precision: Precision,
+                estimators: tuple[str, ...] = ("csn",)) -> list[tuple[dict, np.ndarray]]:
     """One (row, ESD) per matrix of a layer (one for a pooled layer)."""
     n, m = item.shape
     evals = evals * item.scale**2
@@ -243,8 +290,20 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
-    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim, precision), e)
+    csn = "csn" in estimators
+    return [(base | {"slice": label}
+             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, csn)
+             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {}), e)
             for label, e, f in spectra]
+
+
+def _hill_columns(evals: np.ndarray, below_min_dim: bool) -> dict:
+    """``alpha_hill``, ``hill_k``, ``hill_xmin`` of one ESD (NaN where it has no positive median)."""
+    n = evals.size
+    if below_min_dim or n < 2 or evals[n // 2] <= 0:
+        return {"alpha_hill": np.nan, "hill_k": 0, "hill_xmin": np.nan}
+    hill = hill_alpha(evals)
+    return {"alpha_hill": hill.alpha, "hill_k": hill.k, "hill_xmin": hill.xmin}
 
 
 def slice_label(position: tuple[int, ...] | None) -> str | None:
@@ -253,8 +312,8 @@ def slice_label(position: tuple[int, ...] | None) -> str | None:
 
 
 def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool,
-                      precision: Precision) -> dict:
-    """Fit one ESD and compute its metrics."""
+                      precision: Precision, csn: bool = True) -> dict:
+    """Fit one ESD (the CSN fit only if ``csn``) and compute its metrics."""
     lambda_max = float(evals.max()) if evals.size else 0.0
     kept = fit_eigenvalues(evals, conv, precision)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
@@ -276,6 +335,8 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
     if np.unique(kept).size < 2 and np.count_nonzero(evals > max(conv.eval_floor, 0.0)) > kept.size:
         # nothing but round-off below the largest eigenvalue: no tail to fit
         return row | {"status": "rank_deficient"}
+    if not csn:
+        return row | {"status": "ok"}
     fit = fit_powerlaw(kept, xmax=conv.fit_xmax, small_n=conv.small_n_fit)
     row |= {"alpha": fit.alpha, "xmin": fit.xmin, "xmax": fit.xmax, "D": fit.D,
             "sigma": fit.sigma, "n_tail": fit.n_tail, "status": fit.status}
@@ -305,7 +366,9 @@ def summarize(details: pd.DataFrame) -> pd.Series | pd.DataFrame:
         matrices), ``alpha_hat_star`` (the same without the last layer), ``alpha_mean``,
         ``log_norm``, ``log_spectral_norm`` (for natcomm2021 also over the small matrices
         it skips elsewhere), ``log_alpha_norm``, ``L`` (analyzed layers) and ``N_alpha``
-        (fitted matrices).
+        (fitted matrices); and, where ``details`` has an estimator's column (:func:`analyze`'s
+        ``estimators``), its mean over the counted matrices: ``alpha_hill_mean``
+        (:data:`ESTIMATOR_SUMMARY`).
     """
     if "model" in details.columns:
         groups = details.groupby("model", sort=False)
@@ -318,6 +381,8 @@ def _summary(details: pd.DataFrame) -> dict[str, float]:
     fitted = details[details["status"] == "ok"]
     counted = details[details["status"] != "below_min_dim"]
     last = counted["layer_index"].max()
+    estimated = {mean: counted[column].mean()
+                 for column, mean in ESTIMATOR_SUMMARY.items() if column in details.columns}
     return {
         "alpha_hat": fitted["alpha_weighted"].mean(),
         "alpha_hat_star": fitted.loc[fitted["layer_index"] != last, "alpha_weighted"].mean(),
@@ -327,4 +392,4 @@ def _summary(details: pd.DataFrame) -> dict[str, float]:
         "log_alpha_norm": fitted["log_alpha_norm"].mean(),
         "L": int(counted["layer"].nunique()),
         "N_alpha": int(len(fitted)),
-    }
+    } | estimated
