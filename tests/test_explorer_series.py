@@ -9,7 +9,6 @@ here with pandas and numpy, and :func:`htsr_utils.analyze` of each checkpoint.
 from __future__ import annotations
 
 import html
-import json
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ from htsr_utils import analyze, analyze_with_esds, explore, fit_eigenvalues
 from htsr_utils.apps.explorer import explore_run
 from htsr_utils.apps.explorer.figures import trace
 from htsr_utils.apps.explorer.series import NO_COMPARISON, SeriesExplorer
+from htsr_utils.experiments.recording import TrainingRecorder, matrix_label
 
 STEPS = [0, 5, 20, 60]
 CONVENTION = "sdm2020"
@@ -44,25 +44,15 @@ def tiny_model(step: int) -> nn.Module:
 
 
 def matrix_labels(details: pd.DataFrame) -> list[str]:
-    return [layer + ("" if pd.isna(s) else f" [{s}]") for layer, s in zip(details["layer"], details["slice"])]
+    return [matrix_label(layer, s) for layer, s in zip(details["layer"], details["slice"])]
 
 
-def write_run(run_dir, steps=STEPS, curve: bool = True):
-    """A run in the recording format, from analyze_with_esds of :func:`tiny_model` per step."""
-    (run_dir / "esds").mkdir(parents=True)
-    tables = []
+def write_run(run_dir, steps=STEPS, curve: bool = True, estimators=("csn", "hill")):
+    """A run of :func:`tiny_model` at ``steps``, recorded as a training loop records it."""
+    recorder = TrainingRecorder(run_dir, convention=CONVENTION, estimators=estimators)
     for step in steps:
-        details, esds = analyze_with_esds(tiny_model(step), CONVENTION)
-        labels = matrix_labels(details)
-        np.savez(run_dir / "esds" / f"step-{step:08d}.npz", **dict(zip(labels, esds)))
-        tables.append(details.assign(step=step, matrix=labels))
-    pd.concat(tables).to_csv(run_dir / "layers.csv", index=False)
-    scalars = {"step": steps}
-    if curve:
-        scalars |= {"train_loss": [2.3 / (1 + s) for s in steps], "test_accuracy": [0.1 + s / 100 for s in steps]}
-    pd.DataFrame(scalars).to_csv(run_dir / "curve.csv", index=False)
-    (run_dir / "run.json").write_text(json.dumps({"format": "htsr-run", "version": 1, "convention": CONVENTION,
-                                                  "estimators": ["csn"], "steps": steps, "source": "tiny_model"}))
+        scalars = {"train_loss": 2.3 / (1 + step), "test_accuracy": 0.1 + step / 100} if curve else {}
+        recorder.record(tiny_model(step), step, **scalars)
     return run_dir
 
 
@@ -80,7 +70,7 @@ def app(run_dir):
 
 
 def layers_table(run_dir) -> pd.DataFrame:
-    return pd.read_csv(run_dir / "layers.csv")
+    return pd.read_csv(run_dir / "layers.csv", dtype={"matrix": str})
 
 
 def eigenvalues(run_dir, step: int, matrix: str) -> np.ndarray:
@@ -124,7 +114,7 @@ def test_heatmap_is_the_layers_table_pivot_for_every_metric(app, run_dir):
     layers = layers_table(run_dir)
     order = list(dict.fromkeys(layers["matrix"]))
     metrics = [value for _, value in app.metric.options]
-    assert metrics == ["alpha", "lambda_max", "log_norm", "alpha_weighted"]  # no alpha_hill in this run
+    assert metrics == ["alpha", "alpha_hill", "lambda_max", "log_norm", "alpha_weighted"]
     for metric in metrics:
         app.metric.value = metric
         expected = layers.pivot(index="matrix", columns="step", values=metric).loc[order, STEPS]
@@ -136,7 +126,7 @@ def test_heatmap_is_the_layers_table_pivot_for_every_metric(app, run_dir):
 
 
 def test_clicking_a_cell_shows_that_matrix_at_that_step(app, run_dir):
-    for step, matrix in [(20, "4 [0,1]"), (0, "0"), (60, "2")]:
+    for step, matrix in [(20, "4[0,1]"), (0, "0"), (60, "2")]:
         click_cell(app.heatmap, step, matrix)
         assert app.message.value == "", app.message.value
         assert (app.matrix.value, app.step.value) == (matrix, step)
@@ -153,10 +143,10 @@ def test_a_matrix_without_a_fit_at_a_step_says_so(app, run_dir):
 
 
 def test_the_slider_changes_the_step(app, run_dir):
-    app.matrix.value = "4 [1,0]"
+    app.matrix.value = "4[1,0]"
     for step in STEPS[::-1]:
         app.step.value = step
-        assert_esd_shows(app, run_dir, step, "4 [1,0]")
+        assert_esd_shows(app, run_dir, step, "4[1,0]")
         assert list(app.heatmap.data[1].x) == [str(step)]
         assert f"at step {step}" in app.esd.layout.title.text
         assert app.averages.layout.shapes[0].x0 == step
@@ -200,8 +190,9 @@ def test_training_curve_present_and_absent(app, run_dir, tmp_path):
     np.testing.assert_allclose(np.asarray(average.y, dtype=float), expected, rtol=1e-9)
     assert not app.averages.layout.annotations
 
-    bare = explore(write_run(tmp_path / "no-curve", curve=False))
+    bare = explore(write_run(tmp_path / "no-curve", curve=False, estimators=("csn",)))
     assert bare.message.value == "", bare.message.value
+    assert "alpha_hill" not in [value for _, value in bare.metric.options]  # CSN only: no Hill column
     assert [t.meta["column"] for t in bare.averages.data] == ["alpha_hat"]
     assert "no training curve recorded" in bare.averages.layout.annotations[0].text
     assert "no training curve recorded" in bare.summary.value
@@ -211,7 +202,7 @@ def test_switching_step_or_matrix_works_from_memory(app, run_dir):
     reads = []
     eigenvalues_of = app.data.run.eigenvalues
     app.data.run.eigenvalues = lambda step, matrix: reads.append((step, matrix)) or eigenvalues_of(step, matrix)
-    pairs = [(s, m) for s in STEPS for m in ("0", "4 [0,0]")]
+    pairs = [(s, m) for s in STEPS for m in ("0", "4[0,0]")]
     for step, matrix in pairs:  # first visits read from the run
         app.select(matrix, step)
     first = len(reads)
@@ -226,7 +217,7 @@ def test_switching_step_or_matrix_works_from_memory(app, run_dir):
     assert max(times) < 1.0  # regression guard only (the goal is well under 0.3 s)
 
 
-def test_a_checkpoint_folder_opens_and_matches_analyze(tmp_path):
+def test_a_checkpoint_folder_opens_and_matches_analyze(tmp_path, offline):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     steps = [0, 10, 30]
@@ -238,12 +229,13 @@ def test_a_checkpoint_folder_opens_and_matches_analyze(tmp_path):
     assert app.data.steps == steps
     heat = app.heatmap.data[0]
     for col, step in enumerate(steps):
-        details = analyze(folder / f"step_{step}.pt", CONVENTION)
+        details = analyze(folder / f"step_{step}.pt", "ww")  # checkpoint_series's default convention
         expected = details["alpha"].to_numpy()[[matrix_labels(details).index(m) for m in heat.y]]
         np.testing.assert_allclose(np.asarray(heat.z, dtype=float)[:, col], expected, rtol=1e-12)
     click_cell(app.heatmap, 10, "0")
-    details, esds = analyze_with_esds(folder / "step_10.pt", CONVENTION)
-    assert sum(trace(app.esd, "esd").y) == fit_eigenvalues(esds[0], CONVENTION).size
+    details, esds = analyze_with_esds(folder / "step_10.pt", "ww")
+    assert sum(trace(app.esd, "esd").y) == fit_eigenvalues(esds[0], "ww").size
+    assert app.data.label == "checkpoints of checkpoints"
 
 
 def test_the_open_button_opens_a_run(run_dir):
@@ -260,7 +252,8 @@ def test_the_open_button_opens_a_run(run_dir):
 @pytest.mark.parametrize("damage, expected", [
     (lambda d: (d / "run.json").write_text("{not json"), "run.json"),
     (lambda d: pd.read_csv(d / "layers.csv").drop(columns="matrix").to_csv(d / "layers.csv", index=False), "matrix"),
-    (lambda d: (d / "run.json").unlink(), "neither a recorded run"),
+    (lambda d: (d / "run.json").unlink(), "not a recorded run (no run.json), nor a series"),
+    (lambda d: (d / "esds" / "step-00000005.npz").unlink(), "eigenvalue files missing for steps [5]"),
 ])
 def test_an_invalid_run_folder_gives_a_message_in_the_app(run_dir, tmp_path, damage, expected):
     broken = write_run(tmp_path / "broken")

@@ -23,7 +23,7 @@ import pandas as pd
 from ...engine.checkpoint import WeightFileError, open_checkpoint
 from ...engine.metrics import fit_eigenvalues
 from ...experiments.checkpoint_series import checkpoint_series, find_checkpoints
-from ...experiments.recording import RecordedRun, load_run
+from ...experiments.recording import RECORDER_SOURCE, RecordedRun, load_run
 from .series_figures import MATRIX_METRICS
 
 #: The file that makes a folder a recorded run.
@@ -47,10 +47,11 @@ def series_kind(path: str | os.PathLike) -> SeriesKind | None:
         return None
     if (path / RUN_FILE).is_file():
         return "run"
-    found = find_checkpoints(path)
-    if not found:
+    try:
+        found = find_checkpoints(path)
+    except ValueError:  # none, or two of one step
         return None
-    if _is_one_checkpoint(path) and not any(Path(p).is_dir() for p in found.values()):
+    if _is_one_checkpoint(path) and not any(p.is_dir() for _, p in found):
         return None
     return "checkpoints"
 
@@ -72,7 +73,7 @@ class SeriesData:
     ----------
     run : RecordedRun
     label : str
-        The run's folder name.
+        The run's folder name; for a run of saved checkpoints, their folder's.
     matrices : list of str
         Matrix labels in model order (first appearance in ``layers.csv``).
     metrics : list of str
@@ -116,8 +117,8 @@ class SeriesData:
         keys = zip(layers["step"].astype(int), layers["matrix"].astype(str))
         rows = {key: i for i, key in enumerate(keys)}
         curve = [c for c in run.curve.columns if c != "step"]
-        return cls(run, Path(run.path).name, list(dict.fromkeys(layers["matrix"].astype(str))), metrics,
-                   run.averages(), curve, rows)
+        label = Path(run.path).name if run.source == RECORDER_SOURCE else f"checkpoints of {Path(run.source).name}"
+        return cls(run, label, run.matrices(), metrics, run.averages(), curve, rows)
 
     @property
     def steps(self) -> list[int]:
@@ -161,8 +162,9 @@ def open_series(path: str | os.PathLike, convention: str | None = None, *, progr
     path : str or PathLike
         A recorded run or a folder of checkpoints (:func:`series_kind`).
     convention : str, optional
-        The convention a folder of checkpoints is analyzed under (default ``"sdm2020"``);
-        a recorded run keeps its own, and asking for another one is an error.
+        The convention a folder of checkpoints is analyzed under (default that of
+        :func:`~htsr_utils.experiments.checkpoint_series.checkpoint_series`); a recorded run
+        keeps its own, and asking for another one is an error.
     progress : bool
         Show a progress bar while checkpoints are analyzed.
 
@@ -179,7 +181,8 @@ def open_series(path: str | os.PathLike, convention: str | None = None, *, progr
         if convention is not None and convention != run.convention:
             raise ValueError(f"run {path} was recorded under convention {run.convention!r}, not {convention!r}")
     elif kind == "checkpoints":
-        run = checkpoint_series(path, convention=convention or "sdm2020", progress=progress)
+        options = {} if convention is None else {"convention": convention}
+        run = checkpoint_series(path, progress=progress, **options)
     else:
         raise ValueError(_not_a_series(path))
     return SeriesData.of(run)
@@ -187,9 +190,13 @@ def open_series(path: str | os.PathLike, convention: str | None = None, *, progr
 
 def _not_a_series(path: Path) -> str:
     """Why ``path`` is not a series, in one line."""
-    if not path.exists():
-        return f"no such folder: {path}"
-    if path.is_dir() and _is_one_checkpoint(path):
+    if not path.is_dir():
+        return f"no such folder: {path}" if not path.exists() else f"{path} is a file, not a run folder"
+    if _is_one_checkpoint(path):
         return f"{path} is one checkpoint, not a series: open it with explore({str(path)!r})"
-    return (f"{path} is neither a recorded run (no {RUN_FILE}) nor a folder of checkpoints "
-            "(checkpoint-N/ folders or weight files numbered by step)")
+    try:
+        find_checkpoints(path)
+        why = "no checkpoint found"
+    except ValueError as exc:
+        why = str(exc)
+    return f"{path} is not a recorded run (no {RUN_FILE}), nor a series: {why}"
