@@ -119,7 +119,7 @@ def test_heatmap_is_the_layers_table_pivot_for_every_metric(app, run_dir):
         app.metric.value = metric
         expected = layers.pivot(index="matrix", columns="step", values=metric).loc[order, STEPS]
         heat = app.heatmap.data[0]
-        assert list(heat.y) == order and list(heat.x) == [str(s) for s in STEPS]
+        assert heat.visible and list(heat.y) == order and list(heat.x) == [str(s) for s in STEPS]
         np.testing.assert_array_equal(np.asarray(heat.z, dtype=float), expected.to_numpy())
         assert heat.meta["metric"] == metric
     assert np.isnan(np.asarray(heat.z, dtype=float)[order.index("2"), 0])  # the zero matrix at step 0: blank
@@ -163,6 +163,7 @@ def test_two_steps_compared(app, run_dir):
     assert [law.meta["alpha"] for law in laws] == pytest.approx([layers.at[(s, "0"), "alpha"] for s in (5, 60)])
     table = layers_table(run_dir).pivot(index="matrix", columns="step", values="alpha")
     change = app.change.data[0]
+    assert change.visible
     expected = (table[60] - table[5]).loc[list(change.y)]
     np.testing.assert_allclose(np.asarray(change.x, dtype=float), expected.to_numpy(), rtol=1e-12)
     assert app.change.layout.meta["steps"] == [5, 60]
@@ -184,11 +185,16 @@ def test_training_curve_present_and_absent(app, run_dir, tmp_path):
         np.testing.assert_array_equal(np.asarray(drawn[column].x), STEPS)
     assert drawn["test_accuracy"].yaxis != drawn["train_loss"].yaxis  # accuracy on the right axis
     average = app.averages.data[0]
-    assert average.meta["column"] == "alpha_hat"
+    assert average.visible and average.meta["column"] == "alpha_hat"
     layers = layers_table(run_dir)
     expected = [layers[(layers.step == s) & (layers.status == "ok")]["alpha_weighted"].mean() for s in STEPS]
     np.testing.assert_allclose(np.asarray(average.y, dtype=float), expected, rtol=1e-9)
     assert not app.averages.layout.annotations
+    app.average.value = "alpha_hill_mean"  # another average: the curve is drawn once again, not twice
+    assert [t.name for t in app.averages.data][1:] == ["train_loss", "test_accuracy"]
+    np.testing.assert_allclose(np.asarray(app.averages.data[0].y, dtype=float),
+                               [layers[(layers.step == s) & layers.alpha_hill.notna()]["alpha_hill"].mean()
+                                for s in STEPS], rtol=1e-9)
 
     bare = explore(write_run(tmp_path / "no-curve", curve=False, estimators=("csn",)))
     assert bare.message.value == "", bare.message.value

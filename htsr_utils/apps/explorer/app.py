@@ -225,6 +225,10 @@ class Explorer(w.VBox):
         self._shown = self._state()  # what the views show; an action that fails goes back to it
         self._act("opening the explorer", self._render)
 
+    def _repr_mimebundle_(self, **kwargs):
+        figures.sync_for_display([self.overview, self.esd, self.diagnostics, self.compare, self.compare_esd])
+        return super()._repr_mimebundle_(**kwargs)
+
     def _connect(self) -> None:
         """Every widget callback, each one an action."""
         on = self._on

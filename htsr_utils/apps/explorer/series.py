@@ -112,6 +112,10 @@ class SeriesExplorer(w.VBox):
         self._shown = self._state()
         self._act("opening the series view", self._render)
 
+    def _repr_mimebundle_(self, **kwargs):
+        figures.sync_for_display([self.heatmap, self.averages, self.esd, self.overlay, self.change])
+        return super()._repr_mimebundle_(**kwargs)
+
     def _connect(self) -> None:
         on = self._on
         self.open_button.on_click(on("Open", lambda _: self._open(self.path.value.strip(), capture=True)))

@@ -38,6 +38,8 @@ AVERAGE_LABELS = {
     "log_alpha_norm": "mean log10 Σ λ^α",
 }
 STEP_LABEL = "training step (optimizer steps)"
+#: Left margin (pixels) of the figures labelled by matrix name.
+LABEL_MARGIN = 140
 #: Pixels per heatmap row, and the heatmap's largest height.
 ROW_PIXELS, MAX_HEIGHT = 16, 900
 _BLUE, _ORANGE, _RED, _GREEN, _GREY = "#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#7f7f7f"
@@ -69,7 +71,7 @@ def heatmap_figure() -> go.FigureWidget:
         go.Scatter(name="selected", mode="markers", showlegend=False, hoverinfo="skip",
                    marker=dict(symbol="square-open", size=14, color=_RED, line_width=2)),
     ])
-    return _layout(fig, STEP_LABEL, "", width=WIDTH + 160, margin=dict(l=180, r=20, t=60, b=50),
+    return _layout(fig, STEP_LABEL, "", width=WIDTH + 60, margin=dict(l=LABEL_MARGIN, r=20, t=60, b=50),
                    xaxis=dict(type="category"), yaxis=dict(type="category", autorange="reversed", tickfont_size=9),
                    clickmode="event")
 
@@ -81,6 +83,8 @@ def draw_heatmap(fig: go.FigureWidget, table: pd.DataFrame, status: pd.DataFrame
     that step) stays blank; its hover is the status."""
     steps = [str(s) for s in table.columns]
     z = table.to_numpy(dtype=float)
+    # Blank cells as None: plotly sends a 2-D array as JSON, where NaN is not valid.
+    cells = [[float(v) if np.isfinite(v) else None for v in z_row] for z_row in z]
     names = [html.escape(str(m), quote=False) for m in table.index]
     text = [[f"{name}<br>step {step}<br>{metric} = {value:.4g}" if np.isfinite(value) else
              f"{name}<br>step {step}<br>no {metric} ({status_cell})"
@@ -88,7 +92,7 @@ def draw_heatmap(fig: go.FigureWidget, table: pd.DataFrame, status: pd.DataFrame
             for name, z_row, s_row in zip(names, z, status.to_numpy())]
     height = min(MAX_HEIGHT, max(HEIGHT, 130 + ROW_PIXELS * len(names)))
     with fig.batch_update():
-        fig.data[0].update(z=z, x=steps, y=list(table.index), text=text, hoverinfo="text",
+        fig.data[0].update(z=cells, x=steps, y=list(table.index), text=text, hoverinfo="text", visible=True,
                            colorbar_title_text=metric_label(metric), meta={"metric": metric})
         fig.layout.height = height
         fig.layout.meta = about
@@ -111,7 +115,7 @@ def averages_figure() -> go.FigureWidget:
                                         specs=[[{}], [{"secondary_y": True}]], row_heights=[0.55, 0.45]))
     fig.add_scatter(name="average", mode="lines+markers", marker=dict(color=_BLUE, size=6), row=1, col=1)
     fig.update_layout(title=dict(text="", font_size=14, subtitle_font_size=11), width=WIDTH, height=HEIGHT + 60,
-                      margin=dict(l=60, r=60, t=60, b=40),
+                      margin=dict(l=60, r=70, t=60, b=40),
                       legend=dict(font_size=10, orientation="h", yanchor="top", y=-0.12, x=0))
     fig.update_xaxes(title_text=STEP_LABEL, row=2, col=1)
     return fig
@@ -131,7 +135,7 @@ def draw_averages(fig: go.FigureWidget, averages: pd.DataFrame, average: str, cu
     with fig.batch_update():
         fig.data = fig.data[:1]
         fig.data[0].update(x=x, y=averages[average].to_numpy(dtype=float), name=metric_label(average),
-                           meta={"column": average})
+                           meta={"column": average}, visible=True)
         for i, column in enumerate(losses + others):
             fig.add_scatter(x=x, y=averages[column].to_numpy(dtype=float), name=column, mode="lines+markers",
                             marker=dict(size=5, color=_CURVE_COLORS[i % len(_CURVE_COLORS)]),
@@ -213,7 +217,7 @@ def draw_overlay(fig: go.FigureWidget, title: str, shown: list[tuple[int, np.nda
 def change_figure() -> go.FigureWidget:
     """Per-matrix change of a metric between two steps (horizontal bars, matrices in model order)."""
     fig = go.FigureWidget(data=[go.Bar(name="change", orientation="h", marker=dict(color=_BLUE))])
-    return _layout(fig, "", "", width=WIDTH + 160, margin=dict(l=180, r=20, t=60, b=50), showlegend=False,
+    return _layout(fig, "", "", width=WIDTH + 60, margin=dict(l=LABEL_MARGIN, r=20, t=60, b=50), showlegend=False,
                    yaxis=dict(type="category", autorange="reversed", tickfont_size=9))
 
 
@@ -228,6 +232,7 @@ def draw_change(fig: go.FigureWidget, table: pd.DataFrame, metric: str, steps: t
     colors = [_RED if value < 0 else _BLUE for value in np.nan_to_num(change)]
     with fig.batch_update():
         fig.data[0].update(x=change, y=names, marker_color=colors, meta={"metric": metric, "steps": [a, b]},
+                           visible=True,
                            hovertext=[f"{html.escape(str(n), quote=False)}: {metric} {table.at[n, a]:.4g} → "
                                       f"{table.at[n, b]:.4g}" for n in names], hoverinfo="text")
         fig.layout.height = min(MAX_HEIGHT, max(HEIGHT, 130 + ROW_PIXELS * len(names)))
