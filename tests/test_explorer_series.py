@@ -9,6 +9,7 @@ here with pandas and numpy, and :func:`htsr_utils.analyze` of each checkpoint.
 from __future__ import annotations
 
 import html
+import json
 import time
 
 import numpy as np
@@ -295,3 +296,19 @@ def test_a_run_keeps_its_convention(run_dir):
     app = explore(run_dir, convention="ww")
     assert "recorded under convention 'sdm2020', not 'ww'" in said(app)
     assert explore(run_dir).esd.layout.meta["convention"] == "sdm2020"
+
+
+def test_display_hands_the_browser_what_the_figures_hold(app):
+    """A browser view starts from the widget state (figures drawn before plotly's code loaded
+    there would show up empty otherwise), and that state is valid JSON (no NaN)."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    app.select("2", 0)  # a blank heatmap cell, NaN in the change plot
+    app.other_step.value = 60
+    app._repr_mimebundle_()
+    for fig in (app.heatmap, app.averages, app.esd, app.overlay, app.change):
+        assert len(fig._widget_data) == len(fig.data)
+        assert fig._widget_layout["title"]["text"] == fig.layout.title.text
+        state, _, _ = _remove_buffers(fig.get_state())
+        json.dumps(state, allow_nan=False)
+    assert app.heatmap._widget_data[0]["z"][list(app.heatmap.data[0].y).index("2")][0] is None
