@@ -134,6 +134,9 @@ def test_clicking_a_cell_shows_that_matrix_at_that_step(app, run_dir):
         assert_esd_shows(app, run_dir, step, matrix)
         ring = app.heatmap.data[1]
         assert list(ring.x) == [str(step)] and list(ring.y) == [matrix]
+        row = layers_table(run_dir).set_index(["step", "matrix"]).loc[(step, matrix)]
+        if pd.notna(row["alpha_hill"]):
+            assert f"Hill estimator: α = {row['alpha_hill']:.3f} from the top k = {row['hill_k']}" in app.esd_note.value
 
 
 def test_a_matrix_without_a_fit_at_a_step_says_so(app, run_dir):
@@ -312,3 +315,26 @@ def test_display_hands_the_browser_what_the_figures_hold(app):
         state, _, _ = _remove_buffers(fig.get_state())
         json.dumps(state, allow_nan=False)
     assert app.heatmap._widget_data[0]["z"][list(app.heatmap.data[0].y).index("2")][0] is None
+
+
+def test_a_trainer_output_folder_is_a_series_and_a_sharded_model_is_not(tmp_path, offline):
+    from safetensors.torch import save_file
+
+    trainer = tmp_path / "trainer-output"
+    for step in (1, 2):
+        (trainer / f"checkpoint-{step}").mkdir(parents=True)
+        save_file(tiny_model(step).state_dict(), trainer / f"checkpoint-{step}" / "model.safetensors")
+    save_file(tiny_model(3).state_dict(), trainer / "model.safetensors")  # the final model, next to them
+    app = explore(trainer)
+    assert isinstance(app, SeriesExplorer) and app.message.value == "", app.message.value
+    assert app.data.steps == [1, 2]
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    state = {k: v.contiguous() for k, v in tiny_model(0).state_dict().items()}
+    keys = sorted(state)
+    for i, part in enumerate((keys[:3], keys[3:]), 1):
+        save_file({k: state[k] for k in part}, sharded / f"model-0000{i}-of-00002.safetensors")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {k: f"model-0000{1 if k in keys[:3] else 2}-of-00002.safetensors" for k in keys}}))
+    single = explore(sharded)
+    assert not isinstance(single, SeriesExplorer) and single.message.value == "", single.message.value

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import ipywidgets as w
+import pandas as pd
 
 from . import figures
 from . import series_figures as sf
@@ -325,7 +326,16 @@ class SeriesExplorer(w.VBox):
         figures.draw_esd(self.esd, title, fitted, row, log=True, overlays={}, mp=None, hand_fit=None, about=about)
         if row["status"] == "ok":
             self.esd_note.value = (f"{fitted.size} eigenvalues in the fit (N = {row['N']}, M = {row['M']}); "
-                                   f"α = {row['alpha']:.3f}, xmin = {row['xmin']:.4g}, n_tail = {row['n_tail']}")
+                                   f"α = {row['alpha']:.3f}, xmin = {row['xmin']:.4g}, n_tail = {row['n_tail']}"
+                                   + _hill_note(row))
         else:
             self.esd_note.value = (f"<span style='color:#b00'>no power-law fit at this step: status "
                                    f"<b>{html.escape(str(row['status']))}</b></span>; {fitted.size} eigenvalues shown.")
+
+
+def _hill_note(row) -> str:
+    """The Hill estimate of a row (where the run recorded it), for the ESD note."""
+    if not pd.notna(row.get("alpha_hill")):
+        return ""
+    return (f"; Hill estimator: α = {row['alpha_hill']:.3f} from the top k = {int(row['hill_k'])} "
+            f"eigenvalues (λ ≥ {row['hill_xmin']:.4g})")
