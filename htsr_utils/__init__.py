@@ -40,7 +40,7 @@ _EXPORTS = {
     "SkippedLayer": "engine.layers", "WeightMatrix": "engine.layers", "weight_matrices": "engine.layers",
     "esd": "engine.esd", "esd_many": "engine.esd",
     "PowerLawFit": "engine.powerlaw_fit", "fit_powerlaw": "engine.powerlaw_fit",
-    "hill_alpha": "engine.hill", "hill_curve": "engine.hill",
+    "hill_alpha": "engine.hill", "hill_curve": "engine.hill", "farms_alpha": "engine.farms",
     "DETAIL_COLUMNS": "engine.metrics", "SUMMARY_METRICS": "engine.metrics", "analyze": "engine.metrics",
     "analyze_with_esds": "engine.metrics",
     "fit_eigenvalues": "engine.metrics", "summarize": "engine.metrics",

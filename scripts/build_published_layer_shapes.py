@@ -1,6 +1,6 @@
 """Rebuild data/published_layer_shapes.csv from the ww-trends-2020 per-layer files.
 
-Reads every per-layer table ``*.csv`` of ``shared/ref_data/ww-trends-2020/data/`` and of its
+Reads every per-layer table ``*.csv`` of ``data/sources/ww-trends-2020/data/`` and of its
 ``resnet-1k/`` folder (weightwatcher 0.2.7 details, one row per analyzed Conv2D slice or
 Linear matrix and one per layer) and keeps, verbatim, the columns that name a matrix:
 ``layer_id``, ``layer_type``, ``level``, ``N``, ``M``.  ``file`` is the path below ``data/``.
@@ -25,7 +25,7 @@ COLUMNS = ["layer_id", "layer_type", "level", "N", "M"]
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared/ref_data/ww-trends-2020"
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "data" / "sources" / "ww-trends-2020"
     data = root / "data"
     files = sorted(data.glob("*.csv")) + sorted((data / "resnet-1k").glob("*.csv"))
     tables = [pd.read_csv(f, dtype=str)[COLUMNS].assign(file=f.relative_to(data).as_posix())

@@ -30,8 +30,9 @@ def _perturbed(model: nn.Module, seed: int) -> None:
 @pytest.fixture(scope="module")
 def trainer_folder(tmp_path_factory):
     """``checkpoint-<step>/`` folders as the Hugging Face Trainer writes them: a tiny GPT-2 with
-    random weights saved with ``save_pretrained``, and the Trainer's own ``trainer_state.json``
-    (``TrainerState.save_to_json``) with the log history up to that step."""
+    random weights saved with ``save_pretrained`` (one as ``pytorch_model.bin``, as older versions
+    wrote it), and the Trainer's own ``trainer_state.json`` (``TrainerState.save_to_json``) with the
+    log history up to that step."""
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.trainer_callback import TrainerState
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -49,6 +50,9 @@ def trainer_folder(tmp_path_factory):
                      "eval_loss": logged[step]["eval_loss"], "step": step}]
         checkpoint = folder / f"{PREFIX_CHECKPOINT_DIR}-{step}"
         model.save_pretrained(checkpoint)
+        if step == 9:  # the older layout: pytorch_model.bin
+            (checkpoint / "model.safetensors").unlink()
+            torch.save(model.state_dict(), checkpoint / "pytorch_model.bin")
         TrainerState(global_step=step, epoch=step / 10, log_history=list(history)).save_to_json(
             str(checkpoint / series_module.TRAINER_STATE))
     (folder / "runs").mkdir()  # TensorBoard logs and other files are not checkpoints
@@ -80,6 +84,8 @@ def test_trainer_checkpoints_give_analyze_per_step_and_the_logged_curve(trainer_
     folder, logged = trainer_folder
     run = checkpoint_series(folder, tmp_path / "run", results_dir=tmp_path / "cache", progress=False)
     assert run.steps == [2, 9, 10]
+    assert (folder / "checkpoint-9" / "pytorch_model.bin").is_file()
+    assert (folder / "checkpoint-10" / "model.safetensors").is_file()
     assert (run.convention, run.estimators, run.source) == ("ww", ESTIMATORS, str(folder.resolve()))
     for step in run.steps:
         details, esds = analyze_with_esds(folder / f"checkpoint-{step}", "ww", estimators=ESTIMATORS)
@@ -89,7 +95,8 @@ def test_trainer_checkpoints_give_analyze_per_step_and_the_logged_curve(trainer_
     assert {"transformer.h.0.attn.c_attn", "transformer.wte"} <= set(run.matrices())
     assert run.layers["alpha_hill"].notna().all()
     # the checkpoints differ, and so do their spectra
-    assert not np.allclose(run.eigenvalues(2, "transformer.h.0.mlp.c_fc"), run.eigenvalues(10, "transformer.h.0.mlp.c_fc"))
+    fc = "transformer.h.0.mlp.c_fc"
+    assert not np.allclose(run.eigenvalues(2, fc), run.eigenvalues(10, fc))
     curve = run.curve.set_index("step")
     for step, values in logged.items():
         for name, value in values.items():
@@ -167,10 +174,13 @@ def test_an_interrupted_series_is_a_readable_run_and_resumes(state_dict_folder, 
     monkeypatch.setattr(series_module, "analyze_cached_with_esds", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     run = checkpoint_series(state_dict_folder, tmp_path / "run", estimators=("csn",), results_dir=tmp_path / "cache",
                             progress=False)
-    assert run.steps == [1, 9, 10, 12] and [p.rsplit("/", 1)[1] for p in calls] == ["step_10.pt", "epoch-12.safetensors"]
+    assert run.steps == [1, 9, 10, 12]
+    assert [p.rsplit("/", 1)[1] for p in calls] == ["step_10.pt", "epoch-12.safetensors"]
 
 
 def test_bad_folders_fail_before_any_work_naming_the_folder(state_dict_folder, trainer_folder, tmp_path):
+    with pytest.raises(ValueError, match="estimators must be a sequence of names"):
+        checkpoint_series(state_dict_folder, tmp_path / "run", estimators="hill")
     with pytest.raises(FileNotFoundError, match=f"checkpoint folder {tmp_path / 'missing'}: does not exist"):
         checkpoint_series(tmp_path / "missing", tmp_path / "run")
     empty = tmp_path / "empty"

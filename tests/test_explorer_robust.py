@@ -73,19 +73,22 @@ def weights_here(monkeypatch):
 
 @pytest.fixture()
 def checkpoint(tmp_path):
-    """Three random layers: 120x80, 90x60 and 60x40 (below min_dim 50: a row of natcomm2021 only)."""
+    """Three random layers: 120x80, 90x60 and a 1x1 convolution 60x40 (below min_dim 50: a row
+    of natcomm2021 only)."""
     gen = torch.Generator().manual_seed(3)
     path = tmp_path / "three.safetensors"
     save_file({f"{k}.weight": torch.randn(*shape, generator=gen)
-               for k, shape in zip("abc", [(120, 80), (90, 60), (60, 40)])}, str(path))
+               for k, shape in zip("abc", [(120, 80), (90, 60), (60, 40, 1, 1)])}, str(path))
     return path
 
 
 @pytest.fixture()
 def only_under_ww(tmp_path):
-    """A checkpoint analyzed under ww (40 eigenvalues) and under no other convention (40 < min_dim)."""
+    """A checkpoint analyzed under ww (40 eigenvalues) and under no other convention (a 1x1
+    convolution, 40 < min_dim)."""
     path = tmp_path / "narrow.safetensors"
-    save_file({"a.weight": torch.randn(60, 40, generator=torch.Generator().manual_seed(4))}, str(path))
+    save_file({"a.weight": torch.randn(60, 40, 1, 1, generator=torch.Generator().manual_seed(4))},
+              str(path))
     return path
 
 

@@ -184,6 +184,13 @@ def test_analyze_tempbalance_equals_the_tempbalance_loop():
     assert details["status"].eq("ok").all() and details["alpha"].notna().all()
 
 
+def test_tempbalance_skips_conv1d_as_their_loop():
+    net = nn.Sequential(nn.Conv1d(8, 16, 3), nn.Flatten(), nn.Linear(16, 12))
+    details = analyze(net, "tempbalance", estimators=("hill",))
+    assert details["layer"].tolist() == [r[0] for r in _tempbalance_loop(net)] == ["2"]
+    assert [s["layer"] for s in details.attrs["skipped"]] == ["0"]
+
+
 def test_estimators_option_keeps_the_default_table_and_adds_columns():
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(60, 80), nn.ReLU(), nn.Linear(80, 70))
@@ -216,3 +223,22 @@ def test_glossary_defines_every_estimator_column():
                for name in re.findall(r"`([^`]+)`", row)}
     wanted = {c for cols in ESTIMATOR_COLUMNS.values() for c in cols} | set(ESTIMATOR_SUMMARY.values())
     assert wanted <= defined
+
+
+def test_cache_keys_entries_by_estimators(tmp_path):
+    from htsr_utils.paper.cache import analyze_cached
+
+    torch.manual_seed(2)
+    checkpoint = tmp_path / "net.pt"
+    torch.save(_Small().state_dict(), checkpoint)
+    results = tmp_path / "results"
+    both = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results,
+                          estimators=("csn", "hill"))
+    again = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results,
+                           estimators=("csn", "hill"))
+    default = analyze_cached(str(checkpoint), convention="tempbalance", results_dir=results)
+    assert sorted(p.name.split("__", 1)[1] for p in results.glob("*.csv")) == \
+        ["tempbalance.csv", "tempbalance__csn+hill.csv"]
+    assert again["alpha_hill"].tolist() == both["alpha_hill"].tolist()
+    assert "alpha_hill" not in default.columns
+    assert default.equals(both[default.columns])

@@ -95,6 +95,11 @@ def test_record_reads_weights_without_touching_the_model(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_progress_shows_the_eigenvalue_work(tmp_path, capsys):
+    TrainingRecorder(tmp_path, progress=True).record(_mlp(), 0)
+    assert "eigenvalues" in capsys.readouterr().err
+
+
 def test_averages_are_summarize_per_step_joined_with_the_curve(tmp_path):
     model = _mlp(3)
     recorder = TrainingRecorder(tmp_path)
@@ -186,6 +191,25 @@ def test_a_crash_mid_record_leaves_the_previous_state_readable(tmp_path, monkeyp
     pd.testing.assert_frame_equal(_strip(run.layers[run.layers["step"] == 1]), _strip(table), check_dtype=False)
 
 
+def test_a_crash_in_the_first_record_leaves_a_folder_a_new_recorder_starts_in(tmp_path, monkeypatch):
+    real_write = recording.atomic_write
+
+    def crashing(path, content):
+        if path.name == "run.json":
+            raise KeyboardInterrupt
+        return real_write(path, content)
+
+    monkeypatch.setattr(recording, "atomic_write", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        TrainingRecorder(tmp_path).record(_mlp(), 0)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.csv", "esds", "layers.csv"]
+    with pytest.raises(RunFormatError, match="no run.json"):
+        load_run(tmp_path)
+    TrainingRecorder(tmp_path).record(_mlp(), 0)
+    assert load_run(tmp_path).steps == [0]
+
+
 def test_an_interrupt_during_the_analysis_writes_nothing(tmp_path, monkeypatch):
     recorder = TrainingRecorder(tmp_path)
 
@@ -201,8 +225,10 @@ def test_an_interrupt_during_the_analysis_writes_nothing(tmp_path, monkeypatch):
 def test_bad_input_is_one_line_naming_the_parameter(tmp_path):
     with pytest.raises(ValueError, match="every must be a positive integer"):
         TrainingRecorder(tmp_path, every=0)
-    with pytest.raises(ValueError, match="estimators must be a non-empty sequence"):
+    with pytest.raises(ValueError, match="estimators must be a sequence of names"):
         TrainingRecorder(tmp_path, estimators="hill")
+    with pytest.raises(ValueError, match="estimators: unknown"):
+        TrainingRecorder(tmp_path, estimators=("csn", "pareto"))
     with pytest.raises(ValueError, match="unknown convention|convention"):
         TrainingRecorder(tmp_path, convention="nope")
     recorder = TrainingRecorder(tmp_path)
@@ -214,7 +240,7 @@ def test_bad_input_is_one_line_naming_the_parameter(tmp_path):
     assert not (tmp_path / "run.json").exists()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    with pytest.raises(RunFormatError, match="holds files but no run.json"):
+    with pytest.raises(RunFormatError, match=r"holds files but no run.json \(notes.txt, ...\)"):
         TrainingRecorder(tmp_path / "other")
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -1,6 +1,8 @@
 """Reference tables in data/: provenance, fidelity to their sources (data/sources/), loaders."""
 
 import math
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -32,17 +34,87 @@ def test_reported_accuracies_equal_their_source():
     assert (merged["citation_x"] == merged["citation_y"]).all()
 
 
-def test_published_values_equal_their_source():
-    theirs = pd.read_csv(SOURCES / "paper_per_model_values.csv")
-    ours = rd.published_values()
-    assert len(ours) == len(theirs)
-    pairs = {"top1_acc_used": "top1_used", "alpha_hat": "alpha_hat", "avg_log10_fro_norm": "log_norm",
-             "log_spectral_norm": "log_spectral_norm", "log_alpha_norm": "log_alpha_norm",
-             "alpha_mean": "alpha_mean", "n_matrices": "n_matrices"}
-    for a, b in pairs.items():  # same row order as the source
-        pd.testing.assert_series_equal(theirs[a].astype(float), ours[b].astype(float),
-                                       check_names=False)
-    assert (theirs["model_name"] == ours["library_model"]).all()
+#: Numeric column of data/published_values.csv -> its column in sources/paper_per_model_values.csv.
+PUBLISHED_NUMBERS = {"top1_used": "top1_acc_used", "alpha_hat": "alpha_hat", "log_norm": "avg_log10_fro_norm",
+                     "log_spectral_norm": "log_spectral_norm", "log_alpha_norm": "log_alpha_norm",
+                     "alpha_mean": "alpha_mean", "n_matrices": "n_matrices"}
+
+
+def _float_artifact(text: str) -> str | None:
+    """The number as printed if ``text`` is a binary floating-point artifact of it, else None.
+
+    An artifact (``67.24000000000001``, from ``100 - 32.76``) carries 15 or more significant
+    digits yet lies within a few units in the last place of a number of at most 6 decimals;
+    a number printed at full precision (``3.0989401630446958``) does not.
+    """
+    if not re.fullmatch(r"-?\d+\.\d+", text) or len(text.lstrip("-0.").replace(".", "")) < 15:
+        return None
+    value = float(text)
+    for decimals in range(7):
+        rounded = round(value, decimals)
+        if abs(value - rounded) <= 4 * math.ulp(value):
+            return repr(rounded)
+    return None
+
+
+def _csv_text(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_float_artifacts_are_recognized():
+    assert _float_artifact("67.24000000000001") == "67.24"
+    assert _float_artifact("0.30000000000000004") == "0.3"
+    assert _float_artifact("-1.0999999999999999") == "-1.1"
+    for printed in ("67.24", "3.0989401630446958", "0.24130846560001373", "85.20", "1585", "", "0.9"):
+        assert _float_artifact(printed) is None, printed
+
+
+def test_published_values_are_their_sources_text():
+    """Every number of published_values.csv is the text of its source cell, character for character;
+    the one source cell that carries a float artifact is the number as printed."""
+    theirs, ours = _csv_text(SOURCES / "paper_per_model_values.csv"), _csv_text(ROOT / "data" / "published_values.csv")
+    assert len(ours) == len(theirs) and (theirs["model_name"] == ours["library_model"]).all()  # same row order
+    corrected = []
+    for column, source_column in PUBLISHED_NUMBERS.items():
+        for row, (mine, source) in enumerate(zip(ours[column], theirs[source_column])):
+            printed = _float_artifact(source)
+            assert mine == (printed or source), (row, column, mine, source)
+            if printed:
+                corrected.append((ours.at[row, "paper"], ours.at[row, "model"], column))
+    assert corrected == [("NatComm2021", "pytorchcv_resnet10", "top1_used")]
+
+
+def test_the_corrected_top1_is_100_minus_the_printed_error():
+    """NatComm2021 pytorchcv_resnet10: the authors printed the top-1 error, 32.76
+    (sources/weightwatcher_published_summaries.csv); its accuracy is 100 - 32.76 = 67.24."""
+    summaries = _csv_text(SOURCES / "weightwatcher_published_summaries.csv")
+    (notes,) = summaries.loc[summaries["repo"].str.contains("ww-trends-2020") & (summaries["model_name"] == "resnet10"),
+                             "notes"]
+    (error,) = re.findall(r"top1_err_used=(\d+\.\d+)", notes)
+    ours = _csv_text(ROOT / "data" / "published_values.csv")
+    (top1,) = ours.loc[(ours["paper"] == "NatComm2021") & (ours["model"] == "pytorchcv_resnet10"), "top1_used"]
+    assert Decimal(top1) == 100 - Decimal(error) and top1 == "67.24"
+
+
+@pytest.mark.parametrize("table", sorted(p.name for p in (ROOT / "data").glob("*.csv")))
+def test_no_table_carries_a_float_artifact(table):
+    """Every table of data/ (written by hand or by scripts/build_*.py): each number as printed."""
+    cells = _csv_text(ROOT / "data" / table).to_numpy().ravel()
+    assert [cell for cell in cells if _float_artifact(cell)] == []
+
+
+def test_pytorchcv_paper_weights_quote_the_readme_accuracies_as_text():
+    weights = _csv_text(ROOT / "data" / "pytorchcv_paper_weights.csv")
+    readme = _csv_text(ROOT / "data" / "reported_accuracy.csv").query("source == 'pytorchcv_readme_2019-01'")
+    merged = weights.merge(readme, on="model", validate="one_to_one")
+    assert len(merged) == len(weights) == 53
+    assert (merged["top1_2019_01"] == merged["top1"]).all() and (merged["top5_2019_01"] == merged["top5"]).all()
+
+
+def test_published_values_load_as_the_printed_numbers():
+    ours = rd.published_values().set_index(["paper", "model"])
+    assert ours.at[("NatComm2021", "pytorchcv_resnet10"), "top1_used"] == 67.24
+    assert ours.at[("SDM2020", "vgg11"), "alpha_hat"] == 1.843995
 
 
 def test_published_values_list_the_papers_models():

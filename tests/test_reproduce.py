@@ -1,11 +1,11 @@
 """``htsr reproduce`` driven as a subprocess, on small notebooks written by the tests.
 
 One run (module fixture) of three notebooks, its stderr sent to a log file as in CI:
-``01_ok`` writes a report and a figure, ``02_fail`` raises, ``03_log`` reads the runner's log
-while it runs.  The tests check the console table, the progress lines, the executed
-notebooks, the HTML pages and the run report page, and that the kernels are shut down
-without a stray interrupt.  Last, the offline main job on the real notebook 08, whose models
-are those of every family notebook.
+``01_ok`` writes a report and a figure and shows a formula, ``02_fail`` raises, ``03_log``
+reads the runner's log while it runs.  The tests check the console table, the progress lines,
+the executed notebooks, the HTML pages (formulas as MathML) and the run report page, and that
+the kernels are shut down without a stray interrupt.  Last, the offline main job on the real
+notebook 08, whose models are those of every family notebook.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def run(tmp_path_factory) -> dict:
               "claims.not_checked('alpha-hat as published', 'random <weights>')\n"
               "write_notebook_report('01_ok', ['model_a', 'model_b'], {'model_c': 'no weights <here>'},\n"
               "                      report_dir=report_dir, claims=claims)",
+              "from IPython.display import Math\nMath(r'\\hat\\alpha = \\frac{1}{N}')",
               _RECORD_INTERRUPTS)
     _notebook(notebooks / "02_fail.ipynb", "weights = 'random'", "raise ValueError('boom')")
     _notebook(notebooks / "03_log.ipynb", f"log = {str(log)!r}",
@@ -170,6 +171,9 @@ def test_html_pages_and_index(run):
     pages = sorted(p.name for p in (build / "html").glob("*.html"))
     assert pages == ["01_ok.html", "02_fail.html", "03_log.html"]
     assert "ValueError" in (build / "html" / "02_fail.html").read_text(), "a failed page shows its error"
+    page = (build / "html" / "01_ok.html").read_text()
+    assert re.search(r'<math [^>]*display="inline"', page) and "<mfrac>" in page, "formulas as MathML"
+    assert not re.search(r'<script[^>]+src="(https?:)?//', page), "no script from the network"
     index = (build / "index.html").read_text()
     notebooks, skipped, unchecked = _tables(index)
     assert notebooks["notebook"].tolist() == ["01_ok", "02_fail", "03_log"]
@@ -235,7 +239,8 @@ def test_offline_main_job_skips_every_model_and_finishes(offline_env, tmp_path):
     """``htsr reproduce`` (pretrained weights, full families) on a machine without weight files.
 
     Notebook 08 analyzes the models of every family notebook (01-06) at once: it must skip each
-    and still finish.  nbval runs every other notebook, this test runs 08 (``make test``), so
+    and still finish, and its run report must say, for each, which weight file is missing and
+    where to put it, and show the claims 08 checked and could not check.  nbval runs every other notebook, this test runs 08 (``make test``), so
     each runs once.
     """
     build = tmp_path / "build"
@@ -246,3 +251,41 @@ def test_offline_main_job_skips_every_model_and_finishes(offline_env, tmp_path):
     family_models = {m for number in ("01", "02", "03", "04", "05", "06") for m in _main_job_models(number)}
     assert report["computed"] == []
     assert family_models <= {entry["model"] for entry in report["skipped"]}
+
+    # The run report names, for every skipped model, its weight file and where it goes.
+    notebooks, skipped, unchecked = _tables((build / "index.html").read_text())
+    rows = skipped[skipped["notebook"] == "08_summary"].set_index("model")["reason"]
+    assert sorted(rows.index) == sorted(entry["model"] for entry in report["skipped"])
+    expected = _weight_file_paths(rows.index, offline_env)
+    vague = {model: reason for model, reason in rows.items()
+             if not (f"Put the file at: {expected[model]}" in reason if model in expected
+                     else "no paper-era file is known" in reason)}
+    assert vague == {}, "reasons without the weight file's name and folder"
+    # ... and the claims 08 checked and could not check in this run, each with its reason.
+    checked, not_checked = len(report["claims"]["checked"]), len(report["claims"]["not_checked"])
+    (counts,) = notebooks.loc[notebooks["notebook"] == "08_summary", "claims checked / not checked"]
+    assert counts == f"{checked} / {not_checked}" and checked >= 2 and not_checked >= 1
+    reasons = unchecked[unchecked["notebook"] == "08_summary"].set_index("claim")["why not"]
+    assert sorted(reasons.index) == sorted(e["claim"] for e in report["claims"]["not_checked"])
+    assert (reasons.str.len() > 0).all()
+
+
+def _weight_file_paths(models, env: dict[str, str]) -> dict[str, str]:
+    """Where ``htsr`` looks for each model's paper-era weight file, from the files' own lists:
+    torchvision's ``IMAGENET1K_V1`` URL under ``$TORCH_HOME/hub/checkpoints``; the SDM 2020
+    pytorchcv file (data/pytorchcv_paper_weights.csv) under ``$HTSR_PYTORCHCV_ROOT``.  A
+    pytorchcv model SDM 2020 did not analyze has no paper-era file, and no entry."""
+    from torchvision.models import get_model_weights
+
+    from htsr_utils.models.registry import get_spec
+
+    paper_files = pd.read_csv(REPO / "data" / "pytorchcv_paper_weights.csv").set_index("model")["file_name"]
+    paths = {}
+    for model in models:
+        spec = get_spec(model)
+        if spec.library == "torchvision":
+            url = get_model_weights(spec.arch)["IMAGENET1K_V1"].url
+            paths[model] = str(Path(env["TORCH_HOME"]) / "hub" / "checkpoints" / url.rsplit("/", 1)[1])
+        elif model in paper_files:
+            paths[model] = str(Path(env["HTSR_PYTORCHCV_ROOT"]) / paper_files[model])
+    return paths

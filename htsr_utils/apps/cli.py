@@ -130,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="analyze N models at once in separate processes (default: 1)")
     analyze.add_argument("--plot", action="store_true",
                          help="also write <model>_esd.png: the pooled ESD and a power-law fit")
+    analyze.add_argument("--estimators", default=["csn"], type=_numbers, metavar="NAME[,NAME...]",
+                         help="alpha estimators: csn (the paper's power-law fit, default), hill "
+                              "(alpha_hill, TempBalance's PL_Alpha_Hill), farms (alpha_farms)")
+    analyze.add_argument("--precision", default="float64", choices=["float64", "float32"],
+                         help="arithmetic of the eigenvalues (default float64; float32 is faster "
+                              "for large models)")
+    analyze.add_argument("--split-qkv", action="store_true",
+                         help="split fused attention projections (c_attn, Wqkv, qkv_proj, "
+                              "query_key_value) into q, k and v matrices")
+    analyze.add_argument("--lora-product", action="store_true",
+                         help="analyze each LoRA adapter pair as its update B @ A (default: the "
+                              "factors are listed as skipped)")
     analyze.add_argument("--no-progress", dest="progress", action="store_false",
                          help="no progress bar (default: one on stderr when it is a terminal; "
                               "for one model it shows the eigenvalue work done)")
@@ -139,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", help="run the paper's notebooks (notebooks/NN_*.ipynb) in order",
         description="Execute notebooks/NN_*.ipynb in order with papermill into --build-dir; "
         "a failing notebook does not stop the others.  Ends with a table: notebook, ok or "
-        "failed (with the error), time, models computed / skipped.")
+        "failed (with the error), time, claims checked / not checked, models computed / skipped.")
     reproduce.add_argument("--only", type=_numbers, metavar="NN[,NN...]",
                            help="run only these notebooks, by number or name, e.g. 01,02 or 01_vgg")
     reproduce.add_argument("--weights", default="pretrained", choices=list(WEIGHTS_KEYWORDS),
@@ -268,7 +280,9 @@ def _analyze(args: argparse.Namespace) -> int:
         try:
             result = analyze_many(args.models, args.weights, args.convention, executor=pool,
                                   progress=args.progress and sys.stderr.isatty(),
-                                  snapshot=args.snapshot, errors="collect")
+                                  snapshot=args.snapshot, errors="collect",
+                                  estimators=args.estimators, precision=args.precision,
+                                  split_qkv=args.split_qkv, lora_product=args.lora_product)
         except KeyboardInterrupt:
             for child in multiprocessing.active_children():  # the pool's workers, before the
                 child.terminate()                           # pool waits for their tasks

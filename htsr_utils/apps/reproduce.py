@@ -8,7 +8,8 @@ failing notebook does not stop the others.  Under the build folder (default ``bu
   papermill writes the error into it);
 - ``notebooks/<name>.report.json``: the models the notebook computed and skipped, with reasons,
   and the claims it checked and could not check (:class:`htsr_utils.apps.claims.Claims`);
-- ``html/<name>.html``: the executed notebook as a web page (also for a failed one);
+- ``html/<name>.html``: the executed notebook as a web page (also for a failed one), its
+  formulas as MathML, so that it renders offline (:mod:`htsr_utils.apps.pages`);
 - ``index.html``: the run report: notebooks, ok / failed, times, claims checked / not checked,
   skipped models and why, the claims not checked and why, links to the pages.
 
@@ -306,10 +307,10 @@ def _write_page(notebook: Path, page: Path) -> Path | None:
     """The executed notebook as an HTML page (None if there is no notebook to convert)."""
     if not notebook.is_file():
         return None
-    from nbconvert import HTMLExporter
+    # Here, not at the top: notebooks import this module for their report, not nbconvert.
+    from .pages import notebook_page
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    return atomic_write(page, body)
+    return atomic_write(page, notebook_page(notebook))
 
 
 def _exception_line(exc: Exception) -> str:

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
 from .esd import DTYPES, Precision, check_device, esd_many
+from .farms import FARMS_DEFAULTS, farms_alpha
 from .hill import hill_alpha
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
 from .parallel import prefetch
@@ -38,10 +39,11 @@ DETAIL_COLUMNS = [
 ESTIMATOR_COLUMNS: dict[str, list[str]] = {
     "csn": [],
     "hill": ["alpha_hill", "hill_k", "hill_xmin"],
+    "farms": ["alpha_farms", "farms_windows"],
 }
 
 #: Per-model means :func:`summarize` adds for the estimator columns a table has.
-ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean"}
+ESTIMATOR_SUMMARY: dict[str, str] = {"alpha_hill": "alpha_hill_mean", "alpha_farms": "alpha_farms_mean"}
 
 #: Per-model metrics returned by :func:`summarize`.
 SUMMARY_METRICS = [
@@ -65,6 +67,8 @@ def analyze(
     progress: bool = False,
     precision: Precision = "float64",
     estimators: Sequence[str] = ("csn",),
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> pd.DataFrame:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
@@ -91,8 +95,14 @@ def analyze(
         only says whether the ESD has a tail to fit); ``"hill"`` the Hill estimator of
         TempBalance / AlphaPruning (:func:`~htsr_utils.engine.hill.hill_alpha` with
         ``xmin_pos=2`` on the whole ESD, zeros included: ``alpha_hill``, ``hill_k``,
-        ``hill_xmin``; NaN where the median eigenvalue is 0).  Recorded in
-        ``attrs["estimators"]`` when not the default.
+        ``hill_xmin``; NaN where the median eigenvalue is 0); ``"farms"`` the same Hill
+        estimator on the FARMS ESD of the row's matrix (:func:`~htsr_utils.engine.farms.farms_alpha`
+        with :data:`~htsr_utils.engine.farms.FARMS_DEFAULTS`, recorded in ``attrs["farms"]``;
+        a pooled layer by FARMS's convolution rule): ``alpha_farms``, ``farms_windows``.
+        Recorded in ``attrs["estimators"]`` when not the default.
+    split_qkv, lora_product : bool, default False
+        Transformer layouts (:func:`htsr_utils.weight_matrices`): fused q/k/v projections
+        split into three matrices; LoRA adapter pairs analyzed as ``B @ A``.
 
     Returns
     -------
@@ -120,7 +130,8 @@ def analyze(
         If a layer has NaN or Inf weights.
     """
     return analyze_with_esds(model, convention, device, progress=progress, precision=precision,
-                             estimators=estimators)[0]
+                             estimators=estimators, split_qkv=split_qkv,
+                             lora_product=lora_product)[0]
 
 
 def analyze_with_esds(
@@ -131,12 +142,14 @@ def analyze_with_esds(
     progress: bool = False,
     precision: Precision = "float64",
     estimators: Sequence[str] = ("csn",),
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """:func:`analyze`, and the ESD of every row.
 
     Parameters
     ----------
-    model, convention, device, progress, precision, estimators
+    model, convention, device, progress, precision, estimators, split_qkv, lora_product
         As for :func:`analyze`.
 
     Returns
@@ -154,10 +167,11 @@ def analyze_with_esds(
     skipped: list[SkippedLayer] = []
     with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
               disable=not progress, leave=False) as bar:
+        items = iter_layers(model, conv, split_qkv=split_qkv, lora_product=lora_product)
         if isinstance(model, (str, Path)):
-            windows = prefetch(_windows(iter_layers(model, conv), STREAM_WINDOW_BYTES))
+            windows = prefetch(_windows(items, STREAM_WINDOW_BYTES))
         else:
-            windows = _windows(iter_layers(model, conv), WINDOW_BYTES)
+            windows = _windows(items, WINDOW_BYTES)
         for window in windows:
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
@@ -174,6 +188,8 @@ def analyze_with_esds(
     details.attrs["convention"] = conv.name
     if estimators != ("csn",):
         details.attrs["estimators"] = list(estimators)
+    if "farms" in estimators:
+        details.attrs["farms"] = dict(FARMS_DEFAULTS)
     details.attrs["skipped"] = [vars(s) for s in skipped]
     if precision != "float64":
         details.attrs["precision"] = precision
@@ -286,15 +302,28 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precisi
         evals = evals[:, 1:]
     if item.pooled:
         spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
+        matrices = [item.batch]
     else:
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
+        matrices = list(item.batch)
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
+    norm_factor = n if conv.divide_by_n else 1  # the norm columns are those of W itself
     csn = "csn" in estimators
     return [(base | {"slice": label}
-             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, csn)
-             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {}), e)
-            for label, e, f in spectra]
+             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, f * norm_factor, csn)
+             | (_hill_columns(e, item.below_min_dim) if "hill" in estimators else {})
+             | (_farms_columns(w.astype(float) * item.scale, item.below_min_dim)
+                if "farms" in estimators else {}), e)
+            for (label, e, f), w in zip(spectra, matrices)]
+
+
+def _farms_columns(matrix: np.ndarray, below_min_dim: bool) -> dict:
+    """``alpha_farms``, ``farms_windows`` of one matrix, or of a pooled layer's ``(k, N, M)`` slices."""
+    if below_min_dim:
+        return {"alpha_farms": np.nan, "farms_windows": 0}
+    fit = farms_alpha(matrix, conv=matrix.ndim == 3)
+    return {"alpha_farms": fit.alpha, "farms_windows": fit.windows}
 
 
 def _hill_columns(evals: np.ndarray, below_min_dim: bool) -> dict:
@@ -312,8 +341,9 @@ def slice_label(position: tuple[int, ...] | None) -> str | None:
 
 
 def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool,
-                      precision: Precision, csn: bool = True) -> dict:
-    """Fit one ESD (the CSN fit only if ``csn``) and compute its metrics."""
+                      precision: Precision, norm_sq: float, csn: bool = True) -> dict:
+    """Fit one ESD (whose sum is ``frob_sq``) and compute its metrics; ``norm_sq`` is
+    ``||W||_F^2`` of the weight the norm columns describe.  The CSN fit only if ``csn``."""
     lambda_max = float(evals.max()) if evals.size else 0.0
     kept = fit_eigenvalues(evals, conv, precision)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
@@ -321,8 +351,8 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
         "num_evals": int(evals.size),
         "n_fit": int(kept.size),
         "lambda_max": lambda_max,
-        "log_norm": log_norm_factor * np.log10(frob_sq) if frob_sq > 0 else np.nan,
-        "log_norm_sq": np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_norm": log_norm_factor * np.log10(norm_sq) if norm_sq > 0 else np.nan,
+        "log_norm_sq": np.log10(norm_sq) if norm_sq > 0 else np.nan,
         "log_spectral_norm": np.log10(lambda_max) if lambda_max > 0 else np.nan,
         "stable_rank": frob_sq / lambda_max if lambda_max > 0 else np.nan,
         "alpha": np.nan, "xmin": np.nan, "xmax": np.nan, "D": np.nan, "sigma": np.nan,

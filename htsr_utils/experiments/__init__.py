@@ -6,9 +6,31 @@ knob), ``permutation`` (10) and ``series`` (11: architecture series) hold the co
 one experiment notebook each.  ``recording`` records per-layer metrics during training into a
 run folder (notebook 12), ``checkpoint_series`` writes the same run from a folder of saved
 checkpoints.
+
+The names below are imported on first use, so that importing one submodule does not import
+the others.
 """
 
-from .checkpoint_series import checkpoint_series
-from .recording import RecordedRun, RunFormatError, TrainingRecorder, load_run
+from __future__ import annotations
 
-__all__ = ["RecordedRun", "RunFormatError", "TrainingRecorder", "checkpoint_series", "load_run"]
+import importlib
+from typing import Any
+
+#: Public name -> submodule that defines it.
+_EXPORTS = {
+    "RecordedRun": "recording", "RunFormatError": "recording", "TrainingRecorder": "recording",
+    "load_run": "recording", "checkpoint_series": "checkpoint_series",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

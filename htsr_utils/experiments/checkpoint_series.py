@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..engine.checkpoint import CHECKPOINT_SUFFIXES, open_checkpoint
 from ..engine.conventions import get_convention
+from ..engine.metrics import check_estimators
 from ..paper.cache import analyze_cached_with_esds, check_results_dir
 from ..storage import paths
 from .recording import DEFAULT_CONVENTION, DEFAULT_ESTIMATORS, RecordedRun, RunWriter, load_run
@@ -185,20 +186,21 @@ def checkpoint_series(
         folder, or a run folder holding another run.
     """
     conv = get_convention(convention).name
+    estimators = check_estimators(estimators)
     checkpoints = find_checkpoints(folder)
     for _, path in checkpoints:
         open_checkpoint(path).close()  # headers only: an unreadable checkpoint fails before any work
     results_dir = check_results_dir(results_dir)
     source = str(Path(folder).resolve())
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(folder)
-    writer = RunWriter.open(run_dir, conv, tuple(estimators), source)
+    writer = RunWriter.open(run_dir, conv, estimators, source)
     log = trainer_log(checkpoints)
     missing = [(step, path) for step, path in checkpoints if step not in writer.run.steps]
     with tqdm(missing, desc=f"checkpoints of {Path(folder).name}", unit="checkpoint",
               disable=not progress) as bar:
         for step, path in bar:
             bar.set_postfix(step=step)
-            details, esds = analyze_cached_with_esds(str(path), convention=conv, estimators=tuple(estimators),
+            details, esds = analyze_cached_with_esds(str(path), convention=conv, estimators=estimators,
                                                      results_dir=results_dir, device=device)
             writer.add(step, details.drop(columns="model"), esds, log.get(step))
     return load_run(run_dir)

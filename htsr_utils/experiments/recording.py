@@ -56,11 +56,11 @@ import torch
 from torch import nn
 
 from ..engine.conventions import get_convention
-from ..engine.metrics import analyze_with_esds, summarize
+from ..engine.metrics import analyze_with_esds, check_estimators, summarize
 from ..storage.fileio import atomic_write, unwritable_folder_problem, write_csv
 
-__all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RUN_FORMAT", "RUN_VERSION", "RecordedRun",
-           "RunFormatError", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
+__all__ = ["DEFAULT_CONVENTION", "DEFAULT_ESTIMATORS", "RECORDER_SOURCE", "RUN_FORMAT", "RUN_VERSION",
+           "RecordedRun", "RunFormatError", "RunWriter", "TrainingRecorder", "esd_file", "load_run", "matrix_label"]
 
 #: ``format`` and ``version`` of ``run.json``.
 RUN_FORMAT = "htsr-run"
@@ -70,6 +70,9 @@ DEFAULT_CONVENTION = "ww"
 DEFAULT_ESTIMATORS: tuple[str, ...] = ("csn", "hill")
 #: ``source`` of a run written by :class:`TrainingRecorder`.
 RECORDER_SOURCE = "recorder"
+
+#: What a run folder holds besides ``run.json``.
+_RUN_FILES = ("esds", "layers.csv", "curve.csv")
 
 #: Text columns of ``layers.csv``: an empty field there is an empty text, not a missing number.
 _TEXT_COLUMNS = ("matrix", "layer", "layer_type", "slice", "status", "warning")
@@ -289,8 +292,8 @@ class RunWriter:
         ValueError
             The folder cannot be written.
         RunFormatError
-            The folder holds a run of another convention, estimators or source, or files
-            but no ``run.json``.
+            The folder holds a run of another convention, estimators or source, or other
+            files than a run's but no ``run.json``.
         """
         path = Path(path)
         problem = unwritable_folder_problem(path)
@@ -306,8 +309,10 @@ class RunWriter:
                     f"{list(run.estimators)}, source {run.source!r}; asked for {convention!r}, "
                     f"{list(estimators)}, {source!r}: use another run folder")
             return cls(run)
-        if path.is_dir() and any(path.iterdir()):
-            raise RunFormatError(f"run folder {path} holds files but no run.json: use an empty or new folder")
+        foreign = [p.name for p in path.iterdir() if p.name not in _RUN_FILES] if path.is_dir() else []
+        if foreign:  # the run's own files without run.json: a first step interrupted, started again
+            raise RunFormatError(f"run folder {path} holds files but no run.json ({foreign[0]}, ...): "
+                                 "use an empty or new folder")
         return cls(RecordedRun(path=path, convention=convention, estimators=tuple(estimators), steps=[],
                                layers=pd.DataFrame(columns=["step", "matrix"]),
                                curve=pd.DataFrame({"step": pd.Series([], dtype=int)}), source=source))
@@ -377,6 +382,9 @@ class TrainingRecorder:
         :meth:`record` analyzes only steps that are multiples of ``every``.
     device : str, default "cpu"
         Where eigenvalues are computed.
+    progress : bool, default False
+        A progress bar of each :meth:`record`'s eigenvalue work (for models whose analysis
+        takes long).
 
     Examples
     --------
@@ -389,16 +397,15 @@ class TrainingRecorder:
     """
 
     def __init__(self, run_dir: str | Path, convention: str = DEFAULT_CONVENTION,
-                 estimators: Sequence[str] = DEFAULT_ESTIMATORS, every: int = 1, device: str = "cpu") -> None:
+                 estimators: Sequence[str] = DEFAULT_ESTIMATORS, every: int = 1, device: str = "cpu",
+                 progress: bool = False) -> None:
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"TrainingRecorder: every must be a positive integer, got {every!r}")
-        if isinstance(estimators, str) or not estimators:
-            raise ValueError(f"TrainingRecorder: estimators must be a non-empty sequence of names, "
-                             f"got {estimators!r}")
         conv = get_convention(convention).name
         self.every = int(every)
         self.device = device
-        self._writer = RunWriter.open(run_dir, conv, tuple(estimators), RECORDER_SOURCE)
+        self.progress = progress
+        self._writer = RunWriter.open(run_dir, conv, check_estimators(estimators), RECORDER_SOURCE)
 
     @property
     def path(self) -> Path:
@@ -450,7 +457,7 @@ class TrainingRecorder:
         self._writer.check_new(step)
         with torch.no_grad():
             details, esds = analyze_with_esds(model, self._writer.run.convention, self.device,
-                                              estimators=self._writer.run.estimators)
+                                              progress=self.progress, estimators=self._writer.run.estimators)
         return self._writer.add(step, details, esds, values)
 
     def run(self) -> RecordedRun:

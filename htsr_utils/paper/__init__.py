@@ -8,6 +8,7 @@
 ``cache``           the on-disk results cache of per-matrix tables and ESDs
 ``many``            many models, sequentially or on any executor
 ``regression``      OLS and Kendall tau of accuracy on a metric, per series
+``pl_norm``         the power-law / norm relation: exact integrals, the draft's limit
 ``tables``          paper-style tables, Markdown, CSV
 ``figures``         figure styles and the figures several notebooks draw
 ==================  ===================================================================

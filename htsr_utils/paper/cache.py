@@ -14,8 +14,7 @@ One entry per model, weights and convention, in ``results_dir``:
     column dtypes and ``DataFrame.attrs``.
 
 The weights tag is ``pretrained``, ``random-seed<seed>`` or ``file-<sha256[:16]>`` for a
-checkpoint file; estimators other than the CSN fit alone append ``__<estimators>`` (e.g.
-``__csn+hill``) to the stem.  Entries are written and read by :mod:`htsr_utils.storage.entries`: the CSV,
+checkpoint file.  Entries are written and read by :mod:`htsr_utils.storage.entries`: the CSV,
 then the ``.npz``, then the sidecar that vouches for both, each atomically.  An entry is used
 only when its sidecar matches the current weights, convention, package version and engine
 code, and the CSV bytes match the SHA-256 the sidecar records (and, when the ESDs are asked
@@ -42,6 +41,7 @@ import torch
 
 from ..engine.checkpoint import open_checkpoint
 from ..engine.conventions import get_convention
+from ..engine.esd import Precision
 from ..engine.metrics import analyze_with_esds, check_estimators
 from ..models.build import load_model, model_weights_sha256
 from ..models.files import file_digest
@@ -119,6 +119,9 @@ def analyze_cached(
     seed: int = 0,
     snapshot: str = "latest",
     estimators: Sequence[str] = ("csn",),
+    precision: Precision = "float64",
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> pd.DataFrame:
     """Per-matrix metrics of a zoo model or a checkpoint, read from the cache or computed and stored.
 
@@ -147,8 +150,11 @@ def analyze_cached(
     snapshot : {"latest", "paper"}, default "latest"
         As in :func:`htsr_utils.models.build.load_model`; part of the entry's name and key.
     estimators : sequence of str, default ("csn",)
-        As in :func:`htsr_utils.analyze`; other than the default, part of the entry's name
-        (``__csn+hill``) and key.
+        As in :func:`htsr_utils.engine.metrics.analyze`; any other choice is part of the
+        entry's name and key (the default entries keep theirs).
+    precision, split_qkv, lora_product
+        As in :func:`htsr_utils.engine.metrics.analyze`; like ``estimators``, a choice other
+        than the default is part of the entry's name and key.
 
     Returns
     -------
@@ -165,6 +171,7 @@ def analyze_cached(
     """
     return _cached(name, weights, convention, results_dir=results_dir, device=device,
                    progress=progress, seed=seed, snapshot=snapshot, estimators=estimators,
+                   precision=precision, split_qkv=split_qkv, lora_product=lora_product,
                    with_esds=False)[0]
 
 
@@ -188,12 +195,12 @@ def analyze_cached_with_esds(name: str, weights: str = "pretrained", convention:
 
 def _cached(name: str, weights: str, convention: str, *, results_dir: Path | None = None,
             device: str = "cpu", progress: bool = False, seed: int = 0, snapshot: str = "latest",
-            estimators: Sequence[str] = ("csn",),
+            estimators: Sequence[str] = ("csn",), precision: Precision = "float64",
+            split_qkv: bool = False, lora_product: bool = False,
             with_esds: bool) -> tuple[pd.DataFrame, list[np.ndarray] | None]:
     """The entry of one model: read when it matches, else computed and written."""
     conv = get_convention(convention).name
     estimators = check_estimators(estimators)
-    extra = {} if estimators == ("csn",) else {"estimators": "+".join(estimators)}
     checkpoint = is_checkpoint(name)
     if checkpoint:
         snapshot, sha256 = "latest", checkpoint_sha256(name)
@@ -203,10 +210,17 @@ def _cached(name: str, weights: str, convention: str, *, results_dir: Path | Non
         sha256 = model_weights_sha256(name, weights, snapshot=snapshot, seed=seed)
         tag = _weights_tag(weights, seed, sha256) + ("" if snapshot == "latest" else f"-{snapshot}")
         stem = f"{name}__{tag}__{conv}"
-    stem += f"__{extra['estimators']}" if extra else ""
     folder = Path(results_dir) if results_dir is not None else default_results_dir()
     key = {"htsr_version": __version__, "convention": conv, "weights_sha256": sha256,
-           "snapshot": snapshot, "code_fingerprint": code_fingerprint()} | extra
+           "snapshot": snapshot, "code_fingerprint": code_fingerprint()}
+    variant = {"estimators": "+".join(estimators) if estimators != ("csn",) else None,
+               "precision": precision if precision != "float64" else None,
+               "layout": "+".join(name for name, on in (("split-qkv", split_qkv),
+                                                        ("lora-product", lora_product)) if on) or None}
+    for part, value in variant.items():
+        if value is not None:
+            stem += "__" + value
+            key[part] = value
     cached = _read(folder, stem, key, with_esds)
     if cached is not None:
         details, esds = cached
@@ -214,7 +228,9 @@ def _cached(name: str, weights: str, convention: str, *, results_dir: Path | Non
             details["model"] = details.attrs["model"] = name
         return details, esds
     model = Path(name) if checkpoint else load_model(name, weights, snapshot=snapshot, seed=seed)
-    details, esds = analyze_with_esds(model, conv, device, progress=progress, estimators=estimators)
+    details, esds = analyze_with_esds(model, conv, device, progress=progress, estimators=estimators,
+                                      precision=precision, split_qkv=split_qkv,
+                                      lora_product=lora_product)
     details.insert(0, "model", name)
     details.attrs["model"] = name
     _write(details, esds, folder, stem, key | {"model": name, "device": device,

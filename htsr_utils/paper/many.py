@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,14 @@ from tqdm.auto import tqdm
 
 from ..engine.checkpoint import open_checkpoint
 from ..engine.conventions import get_convention
-from ..engine.metrics import DETAIL_COLUMNS, SUMMARY_METRICS, summarize
+from ..engine.esd import DTYPES, Precision
+from ..engine.metrics import (
+    DETAIL_COLUMNS,
+    ESTIMATOR_SUMMARY,
+    SUMMARY_METRICS,
+    check_estimators,
+    summarize,
+)
 from ..models.build import check_weights
 from ..models.files import WeightsUnavailableError
 from ..models.registry import check_snapshot, get_spec
@@ -82,6 +89,10 @@ def analyze_many(
     progress: bool = True,
     snapshot: str = "latest",
     errors: Literal["raise", "collect"] = "raise",
+    estimators: Sequence[str] = ("csn",),
+    precision: Precision = "float64",
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> ManyResult:
     """Analyze several zoo models or checkpoints (through the results cache) and summarize them.
 
@@ -111,6 +122,9 @@ def analyze_many(
         What a model that fails (for another reason than unavailable weights) does:
         ``"raise"`` stops the run with :class:`ModelAnalysisError`; ``"collect"`` lists it in
         ``failed`` and analyzes the others.
+    estimators, precision, split_qkv, lora_product
+        As in :func:`htsr_utils.engine.metrics.analyze`, for every model (each choice keyed
+        in the results cache, :func:`htsr_utils.paper.cache.analyze_cached`).
 
     Returns
     -------
@@ -130,6 +144,9 @@ def analyze_many(
         raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
     names = list(dict.fromkeys(names))
     conv = get_convention(convention).name
+    estimators = check_estimators(estimators)
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
     for name in names:
         if not is_checkpoint(name):
             get_spec(name)
@@ -139,7 +156,8 @@ def analyze_many(
     single = len(names) == 1 and executor is None
     task = functools.partial(analyze_cached, weights=weights, convention=conv,
                              results_dir=folder.resolve(), snapshot=snapshot,
-                             progress=progress and single)
+                             progress=progress and single, estimators=estimators,
+                             precision=precision, split_qkv=split_qkv, lora_product=lora_product)
     tables, skipped, failed = _collect(names, task, executor, progress and not single, errors)
     details = (pd.concat([tables[n] for n in names if n in tables], ignore_index=True)
                if tables else pd.DataFrame(columns=["model", *DETAIL_COLUMNS]))
@@ -197,8 +215,9 @@ def _outcomes(
 def _summary_table(details: pd.DataFrame, convention: str, weights: str | os.PathLike,
                    snapshot: str) -> pd.DataFrame:
     models = list(dict.fromkeys(details["model"]))
+    extra = [mean for column, mean in ESTIMATOR_SUMMARY.items() if column in details.columns]
     metrics = (summarize(details) if models else pd.DataFrame()).reindex(
-        index=models, columns=SUMMARY_METRICS)
+        index=models, columns=SUMMARY_METRICS + extra)
     metrics = metrics.astype(float).astype({"L": "int64", "N_alpha": "int64"})
     summary = pd.concat([pd.Series([_family(m) for m in models], index=models,
                                    name="family", dtype="str"), metrics], axis=1)
