@@ -225,6 +225,10 @@ class Explorer(w.VBox):
         self._shown = self._state()  # what the views show; an action that fails goes back to it
         self._act("opening the explorer", self._render)
 
+    def _repr_mimebundle_(self, **kwargs):
+        figures.sync_for_display([self.overview, self.esd, self.diagnostics, self.compare, self.compare_esd])
+        return super()._repr_mimebundle_(**kwargs)
+
     def _connect(self) -> None:
         """Every widget callback, each one an action."""
         on = self._on
@@ -328,18 +332,13 @@ class Explorer(w.VBox):
 
     def _say(self, text: str, detail: str = "") -> None:
         """Add a line to the message (``detail``: shown folded below it)."""
-        line = f"<pre style='white-space: pre-wrap; color: #b00; margin: 0'>{html.escape(text)}</pre>"
-        if detail:
-            line += (f"<details><summary>traceback</summary><pre style='font-size: 11px'>"
-                     f"{html.escape(detail)}</pre></details>")
-        self._lines.append(line)
+        self._lines.append(message_line(text, detail))
 
     def _report(self, what: str, exc: BaseException) -> None:
         """Say what failed and why; the traceback too where the error is not one of bad input."""
         if isinstance(exc, _Failure) and exc.__cause__ is not None:
             what, exc = exc.what, exc.__cause__
-        detail = "" if isinstance(exc, INPUT_ERRORS) else "".join(traceback.format_exception(exc))
-        self._say(f"{what}: {type(exc).__name__}: {exc}", detail)
+        self._lines.append(error_line(what, exc))
 
     def _show_message(self) -> None:
         self.message.value = "".join(self._lines)
@@ -360,18 +359,7 @@ class Explorer(w.VBox):
             if self.store.cached(source, convention):
                 return self.store.get(source, convention)
             self.busy.value = f"⏳ analyzing <b>{html.escape(source.label)}</b> under {convention} ..."
-            self.progress.clear_output()
-            # The Output widget shows tqdm's bar; in a kernel it would also swallow any
-            # exception raised inside it (printing the traceback), so pass them on.
-            with self.progress:
-                try:
-                    analysis, failure = self.store.get(source, convention, progress=True), None
-                except BaseException as exc:  # noqa: BLE001 - re-raised below
-                    failure = exc
-            self.progress.clear_output()
-            if failure is not None:
-                raise failure
-            return analysis
+            return in_output(self.progress, lambda: self.store.get(source, convention, progress=True))
         except Exception as exc:
             raise _Failure(f"{role} {source.label} under {convention}") from exc
         finally:
@@ -600,6 +588,40 @@ class Explorer(w.VBox):
         figures.draw_esd(self.compare_esd, f"ESD of {name}", fitted, b.details.loc[match[0]],
                          log=not self.linear.value, overlays={}, mp=_mp(b, match[0]), hand_fit=None,
                          about=self._about(b, name))
+
+
+def in_output(output: w.Output, compute: Callable[[], object]):
+    """``compute()`` with what it prints (a progress bar) shown in ``output``, cleared after.
+
+    In a kernel an Output widget used as a context manager would swallow an exception raised
+    inside it (printing its traceback); here it is raised again.
+    """
+    output.clear_output()
+    with output:
+        try:
+            result, failure = compute(), None
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failure = exc
+    output.clear_output()
+    if failure is not None:
+        raise failure
+    return result
+
+
+def message_line(text: str, detail: str = "") -> str:
+    """A line of an app's message, in red (``detail``: shown folded below it)."""
+    line = f"<pre style='white-space: pre-wrap; color: #b00; margin: 0'>{html.escape(text)}</pre>"
+    if detail:
+        line += (f"<details><summary>traceback</summary><pre style='font-size: 11px'>"
+                 f"{html.escape(detail)}</pre></details>")
+    return line
+
+
+def error_line(what: str, exc: BaseException) -> str:
+    """:func:`message_line` saying that ``what`` failed and why; with the traceback folded
+    below where the error is not one of bad input (:data:`INPUT_ERRORS`)."""
+    detail = "" if isinstance(exc, INPUT_ERRORS) else "".join(traceback.format_exception(exc))
+    return message_line(f"{what}: {type(exc).__name__}: {exc}", detail)
 
 
 def _first_fitted(analysis: ModelAnalysis) -> int:

@@ -9,7 +9,9 @@ reader, in its subtitle.
 
 from __future__ import annotations
 
+import copy
 import html
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -69,6 +71,20 @@ def set_heading(fig: go.FigureWidget, title: str, about: About) -> None:
     parts = [about[key] for key in ("source", "convention") if about and about.get(key)]
     fig.layout.title.subtitle.text = html.escape(", ".join(parts), quote=False)
     fig.layout.meta = about
+
+
+def sync_for_display(figs: Iterable[go.FigureWidget]) -> None:
+    """Make what each figure holds now the state its browser views start from.
+
+    A FigureWidget's browser model applies edits only once its code has loaded, which takes
+    a moment after the figure is made; plotly puts the figure's current data and layout into
+    that state (``_widget_data``, ``_widget_layout``) only when the figure itself is displayed.
+    An app displaying figures inside a box calls this when it is displayed, so that figures
+    drawn right after they were made (an app opened from memory) do not show up empty.
+    """
+    for fig in figs:
+        fig._widget_layout = copy.deepcopy(fig._layout_obj._props)
+        fig._widget_data = copy.deepcopy(fig._data)
 
 
 # --------------------------------------------------------------------------- model overview
