@@ -47,7 +47,7 @@ _EXPORTS = {
     "list_models": "models.registry", "load_model": "models.build",
     "analyze_cached": "paper.cache", "analyze_cached_with_esds": "paper.cache",
     "ManyResult": "paper.many", "analyze_many": "paper.many",
-    "explore": "apps.explorer",
+    "explore": "apps.explorer", "explore_run": "apps.explorer",
 }
 
 #: Subpackages, handed out as attributes (``htsr_utils.engine``) on first use.
