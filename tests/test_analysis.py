@@ -25,16 +25,21 @@ def test_layer_inventory_says_which_matrices_each_convention_analyzes():
     assert list(inventory.columns) == ["layer", "out_dim", "in_dim", "convention", "matrices", "shape", "skipped"]
     sdm, ww = (inventory[inventory["convention"] == c] for c in ("sdm2020", "ww"))
     assert sdm[["out_dim", "in_dim"]].values.tolist() == [[64, 40], [64, 64], [10, 64]]
-    assert sdm["matrices"].tolist() == [0, 1, 0] and sdm["shape"].tolist() == ["", "64 x 64", ""]
-    assert all("50" in reason for reason in sdm["skipped"].tolist()[::2])  # min(N, M) < 50
+    # the authors' rule: every Linear weight is kept, whatever its size
+    assert sdm["matrices"].tolist() == [1, 1, 1]
+    assert sdm["shape"].tolist() == ["64 x 40", "64 x 64", "64 x 10"]
+    assert (sdm["skipped"] == "").all()
     assert (ww["matrices"] == 1).all() and (ww["skipped"] == "").all()
 
 
 def test_layer_inventory_counts_kernel_slices():
-    inventory = analysis.layer_inventory(build_cnn1d(40, depth=2, width=64), ["sdm2020"]).set_index("layer")
+    inventory = analysis.layer_inventory(build_cnn1d(40, depth=2, width=64), ["natcomm2021"]).set_index("layer")
     assert inventory.loc["conv2", "matrices"] == 5 and inventory.loc["conv2", "shape"] == "64 x 64"
     assert inventory.loc["conv2", ["out_dim", "in_dim"]].tolist() == [64, 64]
-    assert inventory.loc["conv1", "matrices"] == 0 and "< 50" in inventory.loc["conv1", "skipped"]
+    assert inventory.loc["conv1", "matrices"] == 0 and inventory.loc["conv1", "skipped"] == "below min dim"
+    sdm = analysis.layer_inventory(build_cnn1d(40, depth=2, width=64), ["sdm2020"]).set_index("layer")
+    assert (sdm.loc[["conv1", "conv2"], "matrices"] == 0).all()  # the authors analyzed no Conv1d
+    assert "Conv1d layers are not analyzed" in sdm.loc["conv2", "skipped"]
 
 
 def test_a_layer_kept_only_for_the_spectral_norm_is_below_min_dim():
@@ -47,7 +52,8 @@ def test_analyze_models_gives_the_details_or_the_reason():
     model, diverged = build_mlp(100, 64), build_mlp(100, 64)
     with torch.no_grad():
         diverged[2].weight[0, 0] = float("inf")
-    (details, status), *others = analysis.analyze_models([model, diverged, build_mlp(40, 32)], "sdm2020")
+    (details, status), *others = analysis.analyze_models([model, diverged, nn.Sequential(nn.Conv2d(1, 8, 3))],
+                                                             "sdm2020")
     assert status == analysis.OK
     pd.testing.assert_frame_equal(details, analyze(model, "sdm2020"))
     assert others == [(None, "NonFiniteWeightsError"), (None, "NoAnalyzableLayersError")]

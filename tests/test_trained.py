@@ -211,13 +211,15 @@ def test_cnn_builders_and_the_matrices_sdm2020_keeps(arch, in_features, slices, 
     extraction = weight_matrices(model, "sdm2020")
     kept = [(m.layer, m.N, m.M) for m in extraction.matrices]
     fc_in = 64 if arch == "cnn1d" else 9 * 64
-    # conv1 (one input channel) and out (10 logits) are below min(N, M) = 50.
-    expected = [(f"conv{i}", 64, 64) for i in range(2, depth + 1) for _ in range(slices)]
-    assert kept == expected + [("fc", max(fc_in, 64), 64)]
-    assert {s.layer for s in extraction.skipped} == {"conv1", "out"}
-    # Below 50 channels no convolution is analyzed any more.
+    # Every Linear is kept (out: 10 logits too); no Conv1d is analyzed; a Conv2D slice only if
+    # min(N, M) >= 50 (not conv1, one input channel).
+    convs = [] if arch == "cnn1d" else [(f"conv{i}", 64, 64) for i in range(2, depth + 1) for _ in range(slices)]
+    assert kept == convs + [("fc", max(fc_in, 64), 64), ("out", 64, 10)]
+    skipped = {f"conv{i}" for i in range(1, depth + 1)} if arch == "cnn1d" else {"conv1"}
+    assert {s.layer for s in extraction.skipped} == skipped
+    # Below 50 channels no convolution is analyzed.
     narrow = trained.build_model(TrainConfig(arch=arch, depth=depth, width=49), in_features)
-    assert {m.layer for m in weight_matrices(narrow, "sdm2020").matrices} <= {"fc"}
+    assert {m.layer for m in weight_matrices(narrow, "sdm2020").matrices} == {"fc", "out"}
 
 
 def test_tiny_cnn_is_bitwise_deterministic_and_cached(tmp_path) -> None:

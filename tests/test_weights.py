@@ -60,13 +60,16 @@ def test_conv1d_and_hf_conv1d_and_linear():
     from transformers.pytorch_utils import Conv1D
 
     model = nn.Sequential(nn.Conv1d(64, 96, kernel_size=3), nn.Linear(70, 120), Conv1D(110, 60))
-    matrices, _ = weight_matrices(model, "sdm2020")
+    matrices, _ = weight_matrices(model, "natcomm2021")
     kinds = [(m.layer_type, m.slice, m.N, m.M) for m in matrices]
     assert kinds == [
         ("Conv1d", (0,), 96, 64), ("Conv1d", (1,), 96, 64), ("Conv1d", (2,), 96, 64),
         ("Linear", None, 120, 70),
         ("Conv1D", None, 110, 60),
     ]
+    matrices, skipped = weight_matrices(model, "sdm2020")  # the authors' code: no Conv1d
+    assert [m.layer_type for m in matrices] == ["Linear", "Conv1D"]
+    assert [(s.layer, s.layer_type) for s in skipped] == [("0", "Conv1d")]
 
 
 def test_grouped_conv_stacked_or_per_group_and_depthwise_skipped():
@@ -122,7 +125,7 @@ def test_nan_or_inf_weights_raise_naming_the_layer():
 
 @pytest.mark.parametrize(
     "model",
-    [nn.Sequential(nn.ReLU()), nn.Sequential(nn.BatchNorm2d(8)), nn.Sequential(nn.Linear(10, 5))],
+    [nn.Sequential(nn.ReLU()), nn.Sequential(nn.BatchNorm2d(8)), nn.Sequential(nn.Conv2d(3, 8, 3))],
     ids=["no-weights", "only-1d", "too-small"],
 )
 def test_model_with_no_analyzable_layer_raises(model):

@@ -4,20 +4,30 @@ Small choices change the published numbers a lot, and the papers' text and code 
 (``docs/conventions.md`` gives the facts and their sources).  Each convention below is one
 consistent set of choices; every result table records the convention that produced it.
 
-=============  ==========  ========  ==========================  ===========  ==========  ============
-name           Conv2D      min dim   scale of W                  ESD          fit xmax    layers kept
-=============  ==========  ========  ==========================  ===========  ==========  ============
-sdm2020        per slice   50        none                        drop min ev  lambda_max  all
-natcomm2021    per slice   50 [1]_   sqrt(slices / 2)            drop min ev  lambda_max  all
-ww [2]_        pooled      --        sqrt(1 / 2), Conv2D only    evals>1e-5   none        8..15000 evs
-paper_text     per slice   50        1 / sqrt(N)                 drop min ev  lambda_max  all
-=============  ==========  ========  ==========================  ===========  ==========  ============
+=============  ==========  ============  ==========================  ===========  ==========  ==============
+name           Conv2D      min dim       scale of W                  ESD          fit xmax    layers kept
+=============  ==========  ============  ==========================  ===========  ==========  ==============
+sdm2020 [3]_   per slice   50, Conv2D    none                        drop min ev  lambda_max  Linear, Conv2D
+natcomm2021    per slice   50 [1]_       sqrt(slices / 2)            drop min ev  lambda_max  all
+ww [2]_        pooled      --            sqrt(1 / 2), Conv2D only    evals>1e-5   none        8..15000 evs
+paper_text     per slice   50, Conv2D    1 / sqrt(N) in the ESD      drop min ev  lambda_max  Linear, Conv2D
+=============  ==========  ============  ==========================  ===========  ==========  ==============
 
 .. [1] natcomm2021 keeps the small slices in the average log spectral norm (a quirk of
    weightwatcher 0.2.7); they are skipped for every other metric.
 .. [2] ww also analyzes Embedding layers and depthwise convolutions, skips layers with
    N > 50000, fits fewer than 20 eigenvalues with weightwatcher's small-sample rule, and
    reports log_norm = log10 ||W||_F^2 (see below).
+.. [3] Where each sdm2020 rule comes from: the authors' notebooks for the paper
+   (CalculatedContent/PredictingTestAccuracies, ``pyTorch-models-Accuracies-WeightedAlphas.ipynb``
+   and ``pyTorch-models-Accuracies-LogNorm.ipynb``; ``docs/conventions.md`` quotes them) loop
+   over ``nn.Linear`` modules, keeping each weight whatever its size, and over ``nn.Conv2d``
+   modules, keeping a kernel-position slice only if ``min(N, M) >= 50``; no other layer type
+   (no Conv1d) is analyzed.  Their eigenvalues are ``sigma^2`` of the raw weight from
+   ``TruncatedSVD(M - 1)`` (the smallest is dropped) and the fit is ``powerlaw.Fit(evals,
+   xmax=lambda_max)``.  The published matrix counts (``N_alpha``) follow from these rules for
+   every zoo model.  paper_text keeps these matrices and applies the text's ``1/N`` to the
+   ESD only: the text's log norm is that of ``W`` itself.
 
 The ww convention and weightwatcher 0.7.7
 -----------------------------------------
@@ -76,6 +86,11 @@ class Convention:
         ``"pooled"``: the eigenvalues of all kernel positions pooled into one ESD per layer.
     min_dim : int
         Matrices with ``min(N, M) < min_dim`` are not analyzed (0 keeps all).
+    min_dim_scope : {"all", "conv2d"}
+        Which matrices the ``min_dim`` rule applies to: all, or Conv2D kernel-position
+        slices only (every Linear weight kept, whatever its size).
+    conv1d : bool
+        Analyze Conv1d (3-D) weights; False lists them in ``skipped``.
     small_in_spectral_norm : bool
         Keep matrices below ``min_dim`` for the average log spectral norm only.
     conv_scale : {"none", "sqrt_slices_over_2", "sqrt_half_conv2d"}
@@ -88,7 +103,8 @@ class Convention:
         Scale applied to Linear matrices (``sqrt(1/2)`` in weightwatcher 0.2.7, which
         applies ``sqrt(count / 2)`` with ``count = 1``).
     divide_by_n : bool
-        Eigenvalues of ``W^T W / N`` instead of ``W^T W``.
+        Eigenvalues of ``W^T W / N`` instead of ``W^T W``; the norm columns (``log_norm``,
+        ``log_norm_sq``) stay those of ``W``.
     drop_smallest : bool
         Drop the smallest eigenvalue of every matrix (truncated SVD with ``M - 1``
         components, as the authors' code did).
@@ -127,6 +143,8 @@ class Convention:
     description: str
     conv_mode: Literal["slices", "pooled"] = "slices"
     min_dim: int = 50
+    min_dim_scope: Literal["all", "conv2d"] = "all"
+    conv1d: bool = True
     small_in_spectral_norm: bool = False
     conv_scale: Literal["none", "sqrt_slices_over_2", "sqrt_half_conv2d"] = "none"
     linear_scale: Literal["none", "sqrt_half"] = "none"
@@ -151,9 +169,12 @@ CONVENTIONS: dict[str, Convention] = {
             name="sdm2020",
             description=(
                 "Martin & Mahoney SDM 2020 (arXiv 1901.08278), the authors' notebooks: "
-                "Linear + Conv2D slices with min(N,M) >= 50, lambda = sigma^2 of raw W, "
-                "smallest eigenvalue dropped, powerlaw.Fit(evals, xmax=lambda_max)"
+                "every Linear weight (no size rule) + Conv2D slices with min(N,M) >= 50, "
+                "no Conv1d; lambda = sigma^2 of raw W, smallest eigenvalue dropped, "
+                "powerlaw.Fit(evals, xmax=lambda_max)"
             ),
+            min_dim_scope="conv2d",
+            conv1d=False,
         ),
         Convention(
             name="natcomm2021",
@@ -191,9 +212,12 @@ CONVENTIONS: dict[str, Convention] = {
         Convention(
             name="paper_text",
             description=(
-                "the formulas as the SDM 2020 text writes them: X = W^T W / N "
-                "(log10 lambda_max < 0 for most layers, so alpha-hat changes sign)"
+                "the formulas as the SDM 2020 text writes them, on the sdm2020 matrices: the ESD "
+                "of X = W^T W / N (eq. 2; log10 lambda_max < 0 for most layers, so alpha-hat "
+                "changes sign), the log norm of W itself (log10 ||W||_F, no 1/N)"
             ),
+            min_dim_scope="conv2d",
+            conv1d=False,
             divide_by_n=True,
         ),
     )

@@ -47,6 +47,7 @@ from torch import nn
 
 from .checkpoint import Checkpoint, UnreadableTensorError, open_checkpoint
 from .conventions import Convention, get_convention
+from .transformer_layouts import attention_heads, lora_factor, split_fused_qkv
 
 ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
 """A module, a state dict, or the path of a checkpoint file or folder."""
@@ -112,7 +113,8 @@ class Extraction(NamedTuple):
     skipped: list[SkippedLayer]
 
 
-def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") -> Extraction:
+def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020", *,
+                    split_qkv: bool = False, lora_product: bool = False) -> Extraction:
     """Return the weight matrices a convention analyzes, and the layers it skips.
 
     Parameters
@@ -131,6 +133,13 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
         listed in ``skipped``.
     convention : str or Convention
         See :mod:`htsr_utils.engine.conventions`.
+    split_qkv : bool, default False
+        Split fused attention projections (``c_attn``, ``Wqkv``, ``qkv_proj``,
+        ``query_key_value``) into their query, key and value matrices; by default each is one
+        matrix, as stored (:mod:`htsr_utils.engine.transformer_layouts`).
+    lora_product : bool, default False
+        Analyze each LoRA adapter pair as its update ``B @ A``; by default the factors are
+        listed in ``skipped``.
 
     Returns
     -------
@@ -146,7 +155,7 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
     """
     matrices: list[WeightMatrix] = []
     skipped: list[SkippedLayer] = []
-    for item in iter_layers(model, convention):
+    for item in iter_layers(model, convention, split_qkv=split_qkv, lora_product=lora_product):
         if isinstance(item, SkippedLayer):
             skipped.append(item)
             continue
@@ -160,17 +169,61 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020") 
 
 
 def iter_layers(
-    model: ModelLike, convention: str | Convention = "sdm2020"
+    model: ModelLike,
+    convention: str | Convention = "sdm2020",
+    *,
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> Iterator[LayerWeights | SkippedLayer]:
-    """Yield, in state-dict order, each layer's stacked matrices or the reason it is skipped."""
+    """Yield, in state-dict order, each layer's stacked matrices or the reason it is skipped.
+
+    ``split_qkv`` and ``lora_product``: see :mod:`htsr_utils.engine.transformer_layouts`.
+    """
     conv = get_convention(convention)
     index = 0
-    for item in _named_weights(model):
+    items = _named_weights(model)
+    if split_qkv:
+        items = _split_fused(items, attention_heads(model))
+    for item in _lora_pairs(items, lora_product):
         if not isinstance(item, SkippedLayer):
             item = _layer_weights(*item, conv, index)
             if isinstance(item, LayerWeights) and not item.below_min_dim:
                 index += 1
         yield item
+
+
+def _split_fused(items: Iterator, heads: int | None) -> Iterator:
+    """The items of :func:`_named_weights`, fused q/k/v projections split in three."""
+    for item in items:
+        parts = None if isinstance(item, SkippedLayer) else split_fused_qkv(item[0], item[2], heads)
+        if parts is None:
+            yield item
+        else:
+            yield from ((name, item[1], part, 1) for name, part in parts)
+
+
+def _lora_pairs(items: Iterator, product: bool) -> Iterator:
+    """The items of :func:`_named_weights`, LoRA factors listed as skipped or paired as ``B @ A``."""
+    waiting: dict[tuple[str, str], tuple] = {}
+    for item in items:
+        factor = None if isinstance(item, SkippedLayer) else lora_factor(item[0])
+        if factor is None:
+            yield item
+            continue
+        layer, which = factor
+        rank = min(item[2].shape)
+        if not product:
+            yield SkippedLayer(item[0], "LoRA", f"LoRA factor {which} (rank {rank}) of {layer!r}: "
+                                                "analyzed as the product B @ A with lora_product=True")
+            continue
+        partner = waiting.pop((layer, "B" if which == "A" else "A"), None)
+        if partner is None:
+            waiting[(layer, which)] = item
+            continue
+        a, b = (item, partner) if which == "A" else (partner, item)
+        yield f"{layer}.lora_BA", "LoRA", b[2].double() @ a[2].double(), 1
+    for (layer, which), item in waiting.items():
+        yield SkippedLayer(item[0], "LoRA", f"LoRA factor {which} of {layer!r} without its pair: not analyzed")
 
 
 #: State-dict key endings of recurrent weights (all gates stacked in one tensor).
@@ -331,7 +384,7 @@ def _tensor_type(key: str, tensor: torch.Tensor) -> str:
     return {2: "Linear", 3: "Conv1d", 4: "Conv2d"}.get(tensor.ndim, f"{tensor.ndim}-D tensor")
 
 
-_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d", "Experts"}
+_MATRIX_TYPES = {"Linear", "Conv1D", "Conv1d", "Conv2d", "Experts", "LoRA"}
 _EMBEDDING_TYPES = {"Embedding"}
 
 
@@ -347,6 +400,8 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{weight.ndim}-D parameter (not a matrix)")
     if layer_type not in _MATRIX_TYPES and not (conv.embeddings and layer_type in _EMBEDDING_TYPES):
         return SkippedLayer(name, layer_type, f"layer type {layer_type} is not analyzed")
+    if layer_type == "Conv1d" and not conv.conv1d:
+        return SkippedLayer(name, layer_type, f"Conv1d layers are not analyzed under {conv.name}")
     if not weight.is_floating_point():
         return SkippedLayer(name, layer_type, f"{weight.dtype} weights are not floating point "
                                               "(quantized or packed): not analyzed")
@@ -365,7 +420,7 @@ def _layer_weights(
     if batch.shape[1] < batch.shape[2]:
         batch = batch.transpose(0, 2, 1)
     n, m = int(batch.shape[1]), int(batch.shape[2])
-    below = m < conv.min_dim
+    below = m < conv.min_dim and (conv.min_dim_scope == "all" or layer_type == "Conv2d")
     if below and not conv.small_in_spectral_norm:
         return SkippedLayer(name, layer_type, f"min(N, M) = {m} < {conv.min_dim}")
     count = batch.shape[0]

@@ -53,6 +53,8 @@ def analyze(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> pd.DataFrame:
     """Fit every weight matrix of ``model`` and return one row per matrix.
 
@@ -71,6 +73,9 @@ def analyze(
         Arithmetic of the eigenvalues (:func:`htsr_utils.engine.esd.esd`); ``"float32"`` for
         large models (faster; the eigenvalues the fit sees are those above float32's
         round-off).  Recorded in ``attrs["precision"]``.
+    split_qkv, lora_product : bool, default False
+        Transformer layouts (:func:`htsr_utils.weight_matrices`): fused q/k/v projections
+        split into three matrices; LoRA adapter pairs analyzed as ``B @ A``.
 
     Returns
     -------
@@ -97,7 +102,8 @@ def analyze(
     NonFiniteWeightsError
         If a layer has NaN or Inf weights.
     """
-    return analyze_with_esds(model, convention, device, progress=progress, precision=precision)[0]
+    return analyze_with_esds(model, convention, device, progress=progress, precision=precision,
+                             split_qkv=split_qkv, lora_product=lora_product)[0]
 
 
 def analyze_with_esds(
@@ -107,12 +113,14 @@ def analyze_with_esds(
     *,
     progress: bool = False,
     precision: Precision = "float64",
+    split_qkv: bool = False,
+    lora_product: bool = False,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """:func:`analyze`, and the ESD of every row.
 
     Parameters
     ----------
-    model, convention, device, progress, precision
+    model, convention, device, progress, precision, split_qkv, lora_product
         As for :func:`analyze`.
 
     Returns
@@ -129,10 +137,11 @@ def analyze_with_esds(
     skipped: list[SkippedLayer] = []
     with tqdm(desc="eigenvalues", unit="mul-add", unit_scale=True, total=0,
               disable=not progress, leave=False) as bar:
+        items = iter_layers(model, conv, split_qkv=split_qkv, lora_product=lora_product)
         if isinstance(model, (str, Path)):
-            windows = prefetch(_windows(iter_layers(model, conv), STREAM_WINDOW_BYTES))
+            windows = prefetch(_windows(items, STREAM_WINDOW_BYTES))
         else:
-            windows = _windows(iter_layers(model, conv), WINDOW_BYTES)
+            windows = _windows(items, WINDOW_BYTES)
         for window in windows:
             layers = [item for item in window if isinstance(item, LayerWeights)]
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
@@ -243,7 +252,9 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention,
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
-    return [(base | {"slice": label} | _spectrum_metrics(e, f, conv, item.below_min_dim, precision), e)
+    norm_factor = n if conv.divide_by_n else 1  # the norm columns are those of W itself
+    return [(base | {"slice": label}
+             | _spectrum_metrics(e, f, conv, item.below_min_dim, precision, f * norm_factor), e)
             for label, e, f in spectra]
 
 
@@ -253,8 +264,9 @@ def slice_label(position: tuple[int, ...] | None) -> str | None:
 
 
 def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below_min_dim: bool,
-                      precision: Precision) -> dict:
-    """Fit one ESD and compute its metrics."""
+                      precision: Precision, norm_sq: float) -> dict:
+    """Fit one ESD (whose sum is ``frob_sq``) and compute its metrics; ``norm_sq`` is
+    ``||W||_F^2`` of the weight the norm columns describe."""
     lambda_max = float(evals.max()) if evals.size else 0.0
     kept = fit_eigenvalues(evals, conv, precision)
     log_norm_factor = 1.0 if conv.squared_log_norm else 0.5
@@ -262,8 +274,8 @@ def _spectrum_metrics(evals: np.ndarray, frob_sq: float, conv: Convention, below
         "num_evals": int(evals.size),
         "n_fit": int(kept.size),
         "lambda_max": lambda_max,
-        "log_norm": log_norm_factor * np.log10(frob_sq) if frob_sq > 0 else np.nan,
-        "log_norm_sq": np.log10(frob_sq) if frob_sq > 0 else np.nan,
+        "log_norm": log_norm_factor * np.log10(norm_sq) if norm_sq > 0 else np.nan,
+        "log_norm_sq": np.log10(norm_sq) if norm_sq > 0 else np.nan,
         "log_spectral_norm": np.log10(lambda_max) if lambda_max > 0 else np.nan,
         "stable_rank": frob_sq / lambda_max if lambda_max > 0 else np.nan,
         "alpha": np.nan, "xmin": np.nan, "xmax": np.nan, "D": np.nan, "sigma": np.nan,
