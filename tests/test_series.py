@@ -40,25 +40,30 @@ def test_series_inventory_counts() -> None:
     inv = ser.series_inventory(DEPTH, ["sdm2020", "ww"])
     assert list(inv.columns[:5]) == ["series", "member", "knob_value", "layer", "shared"]
     sdm = inv[inv["convention"] == "sdm2020"].groupby("member", sort=False)["matrices"].sum()
-    # sdm2020: 5 slices of 64 x 64 per conv2.., one fc; conv1 and out skipped.
-    assert sdm.tolist() == [5 * (d - 1) + 1 for d in (2, 3, 4)]
+    # sdm2020, the authors' code: no Conv1d, every Linear (fc and the 10-logit out).
+    assert sdm.tolist() == [2, 2, 2]
+    convs = inv[inv["layer"].str.startswith("conv") & (inv["convention"] == "sdm2020")]
+    assert (convs["matrices"] == 0).all() and convs["skipped"].str.contains("Conv1d").all()
     ww = inv[inv["convention"] == "ww"].groupby("member", sort=False)["matrices"].sum()
-    assert (ww > sdm).all()  # ww also keeps conv1 and out
-    conv1 = inv[(inv["layer"] == "conv1") & (inv["convention"] == "sdm2020")]
-    assert (conv1["matrices"] == 0).all() and conv1["skipped"].str.contains("< 50").all()
+    assert ww.is_monotonic_increasing and ww.nunique() == 3  # ww pools each Conv1d into one ESD
+    natcomm = ser.series_inventory(DEPTH, ["natcomm2021"]).groupby("member", sort=False)["matrices"].sum()
+    # natcomm2021: 5 slices of 64 x 64 per conv2.., one fc; conv1 and out below 50.
+    assert natcomm.tolist() == [5 * (d - 1) + 1 for d in (2, 3, 4)]
     assert inv.loc[inv["layer"] == "conv4", "shared"].eq(False).all()
 
 
 def test_series_table_shared_metrics_and_failures() -> None:
     models = _members(DEPTH, [0.8, 0.9, 0.3])
+    models[0].epoch_train_acc = tuple(0.1 * i for i in range(8))
     with torch.no_grad():
         models[1].model.fc.weight[0, 0] = float("nan")
-    table = ser.series_table(models, DEPTH, "sdm2020")
+    table = ser.series_table(models, DEPTH, "natcomm2021")  # a convention that analyzes the Conv1d slices
     assert table["failed"].tolist() == [False, True, True]
+    assert table.loc[0, "plateau_gain"] == pytest.approx(0.2) and table["plateau_gain"][1:].isna().all()
     assert table.loc[1, "status"] == "NonFiniteWeightsError" and np.isnan(table.loc[1, "alpha_hat"])
     assert table.loc[2, "status"].startswith("train accuracy 0.30")
     # Independent: summarize over the rows of analyze() of the shared layers.
-    details = analyze(models[2].model, "sdm2020")
+    details = analyze(models[2].model, "natcomm2021")
     everything = summarize(details)
     shared = summarize(details[details["layer"].isin(["conv1", "conv2", "fc", "out"])])
     assert table.loc[2, "alpha_hat"] == pytest.approx(everything["alpha_hat"])
@@ -114,7 +119,7 @@ def test_series_scores_on_member_means_against_scipy_and_numpy() -> None:
     # Four members cannot reach p < 0.05 even when perfectly ranked: no verdict.
     four = ser.series_scores(_synthetic(lambda acc: 5 - 3 * acc, accuracies=(0.7, 0.8, 0.9, 0.95)))
     assert (four["kendall_tau"] == -1.0).all()
-    assert (four["verdict"] == "no verdict: 4 members cannot reach p < 0.05").all()
+    assert (four["verdict"] == "no verdict: n = 4 cannot reach p < 0.05").all()
 
 
 def _exact_p_by_enumeration(n: int, tau: float) -> float:
@@ -150,11 +155,11 @@ def test_design_power_of_larger_series() -> None:
 
 
 def test_series_verdict_follows_the_rule_and_the_design() -> None:
-    assert ser.series_verdict(-1.0, 2 / 24, 4).startswith("no verdict: 4 members")
+    assert ser.series_verdict(-1.0, 2 / 24, 4).startswith("no verdict: n = 4 ")
     assert ser.series_verdict(-1.0, 2 / 120, 5) == "confirmed"
     assert ser.series_verdict(0.9, 0.01, 8) == "contradicted"
     assert ser.series_verdict(-0.5, 0.1, 8) == "inconclusive"
-    assert ser.series_verdict(np.nan, np.nan, 2).startswith("no verdict: 2 members")
+    assert ser.series_verdict(np.nan, np.nan, 2).startswith("no verdict: n = 2 ")
 
 
 def test_plateau_gain_compares_the_last_two_quarters() -> None:

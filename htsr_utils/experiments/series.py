@@ -270,12 +270,12 @@ def series_verdict(tau: float, p: float, members: int) -> str:
     Returns
     -------
     str
-        ``"no verdict: <n> members cannot reach p < 0.05"`` when :func:`design_power` of
+        ``"no verdict: n = <members> cannot reach p < 0.05"`` when :func:`design_power` of
         ``members`` has no detectable tau, else :func:`htsr_utils.paper.regression.verdict`
         (``"confirmed"``, ``"contradicted"`` or ``"inconclusive"``).
     """
     if not np.isfinite(design_power(members)["detectable_tau"]):
-        return f"no verdict: {members} members cannot reach p < {SIGNIFICANCE:g}"
+        return f"no verdict: n = {members} cannot reach p < {SIGNIFICANCE:g}"
     return verdict(tau, p)
 
 
