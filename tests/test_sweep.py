@@ -118,6 +118,7 @@ def test_sweep_verdicts_apply_the_rule_with_the_knob_as_baseline():
     assert verdicts.loc["alpha_mean", "verdict"] == "confirmed" and verdicts.loc["log_norm", "verdict"] == "contradicted"
     knob = stats.kendalltau(table["knob_value"], table["test_acc"]).statistic
     assert verdicts.loc["knob_value", "kendall_tau"] == pytest.approx(knob) and -1 < knob < 0
+    assert verdicts.loc["knob_value", "verdict"] == "baseline"
     assert verdicts["beats_knob"].tolist() == [abs(verdicts.loc["alpha_hat", "kendall_tau"]) > abs(knob),
                                                True, True, False]
     assert verdicts.loc["alpha_mean", "n"] == 18
@@ -127,4 +128,4 @@ def test_sweep_verdicts_apply_the_rule_with_the_knob_as_baseline():
 def test_a_quick_sweep_gets_no_verdict():
     verdicts = sweep.sweep_verdicts(_sweep_table((0.9, 0.8, 0.7))).loc["d"]
     assert (verdicts.loc[["alpha_mean", "log_norm", "knob_value"], "kendall_tau"].abs() == 1.0).all()  # perfect, undecidable
-    assert (verdicts["verdict"] == "no verdict: n = 3 cannot reach p < 0.05").all()
+    assert (verdicts["verdict"].drop("knob_value") == "no verdict: n = 3 cannot reach p < 0.05").all()

@@ -149,9 +149,9 @@ def sweep_verdicts(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGAT
         columns of :func:`~htsr_utils.paper.regression.rank_correlations` (``spearman,
         spearman_p, kendall_tau, kendall_p, n``), ``detectable_tau`` (the smallest ``|tau|``
         that ``n`` models can show at p < 0.05, :func:`~htsr_utils.experiments.series.design_power`),
-        ``verdict`` (:func:`~htsr_utils.experiments.series.series_verdict`) and
-        ``beats_knob`` (``|tau|`` above that of the knob value on the same models; False
-        for the knob's own row).
+        ``verdict`` (:func:`~htsr_utils.experiments.series.series_verdict`; ``"baseline"``
+        for the knob's own row, which is no HT-SR metric) and ``beats_knob`` (``|tau|`` above
+        that of the knob value on the same models; False for the knob's own row).
     """
     parts = {}
     for dataset, group in table.groupby("dataset", sort=False):
@@ -159,8 +159,9 @@ def sweep_verdicts(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGAT
         result = rank_correlations(group, usable)
         knob_tau = abs(result.loc["knob_value", "kendall_tau"]) if "knob_value" in result.index else float("nan")
         result["detectable_tau"] = [design_power(int(n))["detectable_tau"] for n in result["n"]]
-        result["verdict"] = [series_verdict(t, p, int(n))
-                             for t, p, n in zip(result["kendall_tau"], result["kendall_p"], result["n"])]
+        result["verdict"] = [series_verdict(t, p, int(n)) if metric != "knob_value" else "baseline"
+                             for metric, t, p, n in zip(result.index, result["kendall_tau"], result["kendall_p"],
+                                                        result["n"])]
         result["beats_knob"] = (result["kendall_tau"].abs() > knob_tau) & (result.index != "knob_value")
         parts[dataset] = result
     return pd.concat(parts, names=["dataset", "metric"])
