@@ -170,6 +170,14 @@ def test_plateau_gain_compares_the_last_two_quarters() -> None:
     assert np.isnan(ser.plateau_gain([0.5] * 7)) and np.isnan(ser.plateau_gain(()))
 
 
+def test_reached_plateau_by_a_flat_curve_or_a_fit_training_set() -> None:
+    rising = [0.5 + 0.01 * i for i in range(40)]  # gains 10 points over the last quarter
+    assert not ser.reached_plateau(rising, train_acc=0.89)
+    assert ser.reached_plateau(rising, train_acc=0.995)  # fits the training set
+    assert ser.reached_plateau([0.8] * 40, train_acc=0.8)  # flat
+    assert not ser.reached_plateau([0.8] * 4, train_acc=0.8)  # too short to tell
+
+
 def test_quick_configs_and_one_recipe() -> None:
     for s in ser.SERIES.values():
         full = ser.series_configs(s, seeds=(0, 1, 2))

@@ -90,8 +90,11 @@ def test_a_quick_sweep_trains_and_is_cached(tmp_path):
     assert not any(m.from_cache for m in models)
     table = sweep.sweep_metrics(models, "sdm2020")
     assert table["knob_value"].tolist() == [64, 256, 512] and (table["dataset"] == "mnist1d").all()
-    # Width 32 is below sdm2020's min(N, M) = 50: no matrix to analyze, said in the row.
-    assert (table["analysis_status"] == "NoAnalyzableLayersError").all()
+    # sdm2020 keeps every Linear weight, however small, as the authors' code did.
+    assert (table["analysis_status"] == "ok").all() and (table["L"] == 3).all()
+    # Width 32 is below natcomm2021's min(N, M) = 50: no matrix to analyze, said in the row.
+    natcomm = sweep.sweep_metrics(models, "natcomm2021")
+    assert (natcomm["analysis_status"] == "NoAnalyzableLayersError").all()
     assert all(m.from_cache for m in train_models(configs, tmp_path))
 
 

@@ -28,8 +28,10 @@ than ``design_power(n)["detectable_tau"]`` cannot be told from none.
 A model *failed to train* when its weights are not finite or its train accuracy is below
 :data:`MIN_TRAIN_ACC`; it stays in the tables and figures, flagged, and is left out of the
 member means (counted in ``n_failed``).  Training *reached its plateau*
-(:func:`plateau_gain`) when the mean per-epoch train accuracy over the last quarter of the
-epochs exceeds that over the quarter before by less than :data:`PLATEAU_GAIN`.
+(:func:`reached_plateau`) when the mean per-epoch train accuracy over the last quarter of the
+epochs exceeds that over the quarter before by less than :data:`PLATEAU_GAIN`, or when the
+model fits the training set (train accuracy at least :data:`FIT_TRAIN_ACC`: at most one point
+left to gain).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from .training import (
 )
 
 __all__ = [
+    "FIT_TRAIN_ACC",
     "MIN_TRAIN_ACC",
     "PLATEAU_GAIN",
     "RECIPE",
@@ -72,6 +75,7 @@ __all__ = [
     "member_means",
     "member_name",
     "plateau_gain",
+    "reached_plateau",
     "series_configs",
     "series_inventory",
     "series_scores",
@@ -84,8 +88,10 @@ __all__ = [
 #: A member whose train accuracy is below this failed to train (chance is 0.1).
 MIN_TRAIN_ACC = 0.5
 #: Training reached its plateau when the mean per-epoch train accuracy of the last quarter of
-#: the epochs exceeds that of the quarter before by less than this (a fraction: one point).
+#: the epochs exceeds that of the quarter before by less than this (a fraction: one point) ...
 PLATEAU_GAIN = 0.01
+#: ... or when the final train accuracy is at least this (the training set is fit).
+FIT_TRAIN_ACC = 0.99
 
 #: The one training recipe of every series: SGD with momentum, constant learning rate and
 #: batch size; only the number of epochs depends on the dataset.  Chosen from train and test
@@ -211,6 +217,26 @@ def plateau_gain(curve: Sequence[float]) -> float:
         return float("nan")
     values = np.asarray(curve, dtype=float)
     return float(values[-q:].mean() - values[-2 * q:-q].mean())
+
+
+def reached_plateau(curve: Sequence[float], train_acc: float) -> bool:
+    """Whether training reached its plateau: :func:`plateau_gain` below :data:`PLATEAU_GAIN`,
+    or ``train_acc`` at least :data:`FIT_TRAIN_ACC`.
+
+    Parameters
+    ----------
+    curve : sequence of float
+        Per-epoch train accuracy of the model.
+    train_acc : float
+        Its final train accuracy.
+
+    Returns
+    -------
+    bool
+        False for a curve too short for :func:`plateau_gain` (NaN) whose model does not fit
+        the training set.
+    """
+    return bool(plateau_gain(curve) < PLATEAU_GAIN or train_acc >= FIT_TRAIN_ACC)
 
 
 def _with_discordant_pairs(n: int, k: int) -> np.ndarray:
