@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from htsr_utils import analyze, summarize
 from htsr_utils.engine.metrics import SUMMARY_METRICS
-from htsr_utils.experiments import sweep
+from htsr_utils.experiments import series, sweep
+from htsr_utils.experiments.analysis import PREDICTED_NEGATIVE
 from htsr_utils.experiments.architectures import build_mlp
 from htsr_utils.experiments.training import DEFAULT_EPOCHS, TrainConfig, TrainedModel, train_models
 
@@ -86,6 +90,45 @@ def test_a_quick_sweep_trains_and_is_cached(tmp_path):
     assert not any(m.from_cache for m in models)
     table = sweep.sweep_metrics(models, "sdm2020")
     assert table["knob_value"].tolist() == [64, 256, 512] and (table["dataset"] == "mnist1d").all()
-    # Width 32 is below sdm2020's min(N, M) = 50: no matrix to analyze, said in the row.
-    assert (table["analysis_status"] == "NoAnalyzableLayersError").all()
+    # sdm2020 keeps every Linear weight, however small, as the authors' code did.
+    assert (table["analysis_status"] == "ok").all() and (table["L"] == 3).all()
+    # Width 32 is below natcomm2021's min(N, M) = 50: no matrix to analyze, said in the row.
+    natcomm = sweep.sweep_metrics(models, "natcomm2021")
+    assert (natcomm["analysis_status"] == "NoAnalyzableLayersError").all()
     assert all(m.from_cache for m in train_models(configs, tmp_path))
+
+
+def _sweep_table(accuracies, seeds=(0,)) -> pd.DataFrame:
+    """A sweep table with made-up metrics: alpha_mean falls and log_norm rises with test accuracy."""
+    rows = []
+    for seed in seeds:
+        for i, acc in enumerate(accuracies):
+            acc = acc + 0.001 * seed
+            rows.append({"dataset": "d", "knob_value": 16 * 2**i, "seed": seed, "test_acc": acc}
+                        | {m: np.nan for m in PREDICTED_NEGATIVE}
+                        | {"alpha_mean": 5 - 3 * acc, "log_norm": acc, "alpha_hat": (-1) ** i * acc})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_verdicts_apply_the_rule_with_the_knob_as_baseline():
+    accuracies = (0.9, 0.8, 0.85, 0.7, 0.75, 0.6)  # the knob ranks them nearly, not exactly
+    table = _sweep_table(accuracies, seeds=(0, 1, 2))
+    verdicts = sweep.sweep_verdicts(table).loc["d"]
+    assert list(verdicts.index) == ["alpha_hat", "alpha_mean", "log_norm", "knob_value"]  # undefined ones left out
+    tau = stats.kendalltau(table["alpha_mean"], table["test_acc"])
+    assert verdicts.loc["alpha_mean", "kendall_tau"] == pytest.approx(tau.statistic) == pytest.approx(-1.0)
+    assert verdicts.loc["alpha_mean", "kendall_p"] == pytest.approx(tau.pvalue)
+    assert verdicts.loc["alpha_mean", "verdict"] == "confirmed" and verdicts.loc["log_norm", "verdict"] == "contradicted"
+    knob = stats.kendalltau(table["knob_value"], table["test_acc"]).statistic
+    assert verdicts.loc["knob_value", "kendall_tau"] == pytest.approx(knob) and -1 < knob < 0
+    assert verdicts.loc["knob_value", "verdict"] == "baseline"
+    assert verdicts["beats_knob"].tolist() == [abs(verdicts.loc["alpha_hat", "kendall_tau"]) > abs(knob),
+                                               True, True, False]
+    assert verdicts.loc["alpha_mean", "n"] == 18
+    assert verdicts.loc["alpha_mean", "detectable_tau"] == pytest.approx(series.design_power(18)["detectable_tau"])
+
+
+def test_a_quick_sweep_gets_no_verdict():
+    verdicts = sweep.sweep_verdicts(_sweep_table((0.9, 0.8, 0.7))).loc["d"]
+    assert (verdicts.loc[["alpha_mean", "log_norm", "knob_value"], "kendall_tau"].abs() == 1.0).all()  # perfect, undecidable
+    assert (verdicts["verdict"].drop("knob_value") == "no verdict: n = 3 cannot reach p < 0.05").all()

@@ -97,6 +97,18 @@ def test_training_accuracy_determinism_and_cache(tmp_path) -> None:
     assert not torch.are_deterministic_algorithms_enabled()
 
 
+def test_epoch_train_accuracy_is_the_learning_curve(tmp_path) -> None:
+    # lr 0: the weights never move, so every epoch's running accuracy is the final train accuracy.
+    frozen = train_model(dataclasses.replace(TINY, lr=0.0, epochs=3), tmp_path)
+    assert frozen.epoch_train_acc == pytest.approx((frozen.train_acc,) * 3)
+    learning = train_model(TINY, tmp_path)
+    assert len(learning.epoch_train_acc) == TINY.epochs
+    assert learning.epoch_train_acc[0] < learning.epoch_train_acc[1] <= 1.0
+    # the first epoch of a longer run is the same epoch; the curve survives the cache
+    assert train_model(dataclasses.replace(TINY, epochs=1), tmp_path).epoch_train_acc == learning.epoch_train_acc[:1]
+    assert train_model(TINY, tmp_path).epoch_train_acc == learning.epoch_train_acc
+
+
 def test_cache_key_ignores_knob_label_only() -> None:
     assert TINY.cache_key() == dataclasses.replace(TINY, knob="width").cache_key()
     assert TINY.cache_key() != dataclasses.replace(TINY, seed=1).cache_key()

@@ -14,14 +14,24 @@ average is therefore also computed over the *shared* layers only (:func:`shared_
 layers every member of the series has, by name; for a depth series ``conv1``, ``conv2``,
 ``fc`` and ``out``), in columns prefixed ``shared_``.
 
-Rule fixed before any result (:func:`htsr_utils.paper.regression.verdict`)
-------------------------------------------------------------------------
-Per series, convention and metric, over the members that trained (all seeds pooled): the
-prediction is *confirmed* when Kendall's tau between the metric and test accuracy is negative
-with p < 0.05 (``regression.SIGNIFICANCE``), *contradicted* when it is positive with p < 0.05,
-and *inconclusive* otherwise.  A member *failed to train* when its weights are not finite or
-its train accuracy is below :data:`MIN_TRAIN_ACC`; it stays in the tables and figures,
-flagged, and is left out of the statistics (counted in ``n_failed``).
+Rule fixed before any result (:func:`series_verdict`)
+-----------------------------------------------------
+Per series, convention and metric, on the *per-member means over seeds* (seeds of one member
+are repeated measurements of one architecture, not independent members): the prediction is
+*confirmed* when Kendall's tau between the mean metric and the mean test accuracy is negative
+with p < 0.05 (``regression.SIGNIFICANCE``, exact p-value of the Kendall null distribution),
+*contradicted* when it is positive with p < 0.05, and *inconclusive* otherwise.  A series
+whose number of members cannot reach p < 0.05 at all (:func:`design_power`; fewer than five
+members) gets no verdict.  An inconclusive verdict with ``n`` members means an effect smaller
+than ``design_power(n)["detectable_tau"]`` cannot be told from none.
+
+A model *failed to train* when its weights are not finite or its train accuracy is below
+:data:`MIN_TRAIN_ACC`; it stays in the tables and figures, flagged, and is left out of the
+member means (counted in ``n_failed``).  Training *reached its plateau*
+(:func:`reached_plateau`) when the mean per-epoch train accuracy over the last quarter of the
+epochs exceeds that over the quarter before by less than :data:`PLATEAU_GAIN`, or when the
+model fits the training set (train accuracy at least :data:`FIT_TRAIN_ACC`: at most one point
+left to gain).
 """
 
 from __future__ import annotations
@@ -33,8 +43,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
-from ..paper.regression import MIN_GROUP_SIZE, kendall_tau, ols_fit, verdict
+from ..paper.regression import MIN_GROUP_SIZE, SIGNIFICANCE, kendall_tau, ols_fit, verdict
 from .analysis import (
     OK,
     PREDICTED_NEGATIVE,
@@ -54,27 +65,43 @@ from .training import (
 )
 
 __all__ = [
+    "FIT_TRAIN_ACC",
     "MIN_TRAIN_ACC",
+    "PLATEAU_GAIN",
     "RECIPE",
     "SERIES",
     "Series",
+    "design_power",
+    "member_means",
     "member_name",
+    "plateau_gain",
+    "reached_plateau",
     "series_configs",
     "series_inventory",
     "series_scores",
     "series_table",
+    "series_verdict",
     "shared_layers",
     "train_series",
 ]
 
 #: A member whose train accuracy is below this failed to train (chance is 0.1).
 MIN_TRAIN_ACC = 0.5
+#: Training reached its plateau when the mean per-epoch train accuracy of the last quarter of
+#: the epochs exceeds that of the quarter before by less than this (a fraction: one point) ...
+PLATEAU_GAIN = 0.01
+#: ... or when the final train accuracy is at least this (the training set is fit).
+FIT_TRAIN_ACC = 0.99
 
 #: The one training recipe of every series: SGD with momentum, constant learning rate and
 #: batch size; only the number of epochs depends on the dataset.  Chosen from train and test
-#: accuracies alone (every depth of every series trains), before any HT-SR metric was computed.
+#: accuracies alone, before any HT-SR metric was computed: 0.05 diverged at depth 9; the epochs
+#: from pilot learning curves (1-D CNNs of depth 1, 2, 3 and 8 over 40 epochs, 2-D CNNs of depth
+#: 1 and 4 over 10), depth 1 left out as it was still learning.  At 10 epochs one 2-D model
+#: (depth 2, seed 1) had not reached its plateau (:func:`reached_plateau`), so the 2-D series
+#: trains 15; notebook 11 checks the plateau of every model.
 RECIPE: dict[str, float | int] = {"lr": 0.02, "momentum": 0.9, "batch_size": 32}
-EPOCHS: dict[str, int] = {"mnist1d_large": 6, "mnist": 3}
+EPOCHS: dict[str, int] = {"mnist1d_large": 40, "mnist": 15}
 
 
 @dataclass(frozen=True)
@@ -107,16 +134,15 @@ def _base(dataset: str, arch: str, depth: int, width: int) -> TrainConfig:
                        epochs=EPOCHS[dataset], **RECIPE)
 
 
-#: The series of notebook 11.
+#: The series of notebook 11: six members each, the fewest for which Kendall's tau over the
+#: members can reach p < 0.05 with one discordant pair (:func:`design_power`).
 SERIES: dict[str, Series] = {
     s.name: s
     for s in (
-        Series("cnn1d_depth", "1-D CNNs of 2 to 5 convolutions, 64 channels, on MNIST-1D",
-               _base("mnist1d_large", "cnn1d", 2, 64), "depth", (2, 3, 4, 5)),
-        Series("cnn1d_width", "1-D CNNs of 3 convolutions, 50 to 96 channels, on MNIST-1D",
-               _base("mnist1d_large", "cnn1d", 3, 64), "width", (50, 64, 96)),
-        Series("vgg2d_depth", "VGG-style 2-D CNNs of 2 to 5 convolutions, 64 channels, on MNIST",
-               _base("mnist", "vgg2d", 2, 64), "depth", (2, 3, 4, 5)),
+        Series("cnn1d_depth", "1-D CNNs of 2 to 7 convolutions, 64 channels, on MNIST-1D",
+               _base("mnist1d_large", "cnn1d", 2, 64), "depth", (2, 3, 4, 5, 6, 7)),
+        Series("vgg2d_depth", "VGG-style 2-D CNNs of 2 to 7 convolutions, 64 channels, on MNIST",
+               _base("mnist", "vgg2d", 2, 64), "depth", (2, 3, 4, 5, 6, 7)),
     )
 }
 
@@ -173,6 +199,114 @@ def train_series(
     return {name: [next(models) for _ in cs] for name, cs in configs.items()}
 
 
+def plateau_gain(curve: Sequence[float]) -> float:
+    """Gain of the learning curve over its last quarter: the criterion of :data:`PLATEAU_GAIN`.
+
+    Parameters
+    ----------
+    curve : sequence of float
+        Per-epoch train accuracy (:attr:`~htsr_utils.experiments.training.TrainedModel.epoch_train_acc`).
+
+    Returns
+    -------
+    float
+        Mean of the last ``q = len(curve) // 4`` epochs minus the mean of the ``q`` before them;
+        NaN for fewer than 8 epochs (a quarter of under two epochs is noise).
+    """
+    q = len(curve) // 4
+    if q < 2:
+        return float("nan")
+    values = np.asarray(curve, dtype=float)
+    return float(values[-q:].mean() - values[-2 * q:-q].mean())
+
+
+def reached_plateau(curve: Sequence[float], train_acc: float) -> bool:
+    """Whether training reached its plateau: :func:`plateau_gain` below :data:`PLATEAU_GAIN`,
+    or ``train_acc`` at least :data:`FIT_TRAIN_ACC`.
+
+    Parameters
+    ----------
+    curve : sequence of float
+        Per-epoch train accuracy of the model.
+    train_acc : float
+        Its final train accuracy.
+
+    Returns
+    -------
+    bool
+        False for a curve too short for :func:`plateau_gain` (NaN) whose model does not fit
+        the training set.
+    """
+    return bool(plateau_gain(curve) < PLATEAU_GAIN or train_acc >= FIT_TRAIN_ACC)
+
+
+def _with_discordant_pairs(n: int, k: int) -> np.ndarray:
+    """A permutation of ``range(n)`` with exactly ``k`` inversions (its Lehmer code filled greedily)."""
+    remaining, code = k, []
+    for i in range(n):
+        code.append(min(remaining, n - 1 - i))
+        remaining -= code[-1]
+    pool = list(range(n))
+    return np.array([pool.pop(c) for c in code])
+
+
+def design_power(n: int, alpha: float = SIGNIFICANCE) -> dict[str, float]:
+    """What a Kendall test over ``n`` members without ties can show at level ``alpha``.
+
+    Parameters
+    ----------
+    n : int
+        Members of the series (one mean per member).
+    alpha : float, default ``regression.SIGNIFICANCE``
+        Significance level of the rule.
+
+    Returns
+    -------
+    dict
+        ``members``: ``n``; ``smallest_p``: the exact two-sided p-value of a perfect ranking
+        (``2 / n!``, capped at 1), the smallest any outcome can have; ``detectable_tau``: the
+        smallest ``|tau|`` whose exact p-value is below ``alpha`` (NaN if none: the design
+        cannot decide); ``p_at_detectable``: that p-value.
+    """
+    pairs = n * (n - 1) // 2
+    if n < 2:
+        return {"members": n, "smallest_p": 1.0, "detectable_tau": float("nan"), "p_at_detectable": float("nan")}
+    ranks = np.arange(n)
+    out = {"members": n, "smallest_p": float("nan"), "detectable_tau": float("nan"),
+           "p_at_detectable": float("nan")}
+    for k in range(pairs // 2 + 1):  # k discordant pairs: tau = 1 - 2k / pairs, p grows with k
+        p = float(stats.kendalltau(ranks, _with_discordant_pairs(n, k), method="exact").pvalue)
+        if k == 0:
+            out["smallest_p"] = min(p, 1.0)
+        if p >= alpha:
+            break
+        out["detectable_tau"], out["p_at_detectable"] = 1 - 2 * k / pairs, p
+    return out
+
+
+def series_verdict(tau: float, p: float, members: int) -> str:
+    """The rule of the module docstring for one series, convention and metric.
+
+    Parameters
+    ----------
+    tau, p : float
+        Kendall's tau between the per-member means of the metric and of test accuracy, and its
+        exact two-sided p-value.
+    members : int
+        Members that entered the test.
+
+    Returns
+    -------
+    str
+        ``"no verdict: n = <members> cannot reach p < 0.05"`` when :func:`design_power` of
+        ``members`` has no detectable tau, else :func:`htsr_utils.paper.regression.verdict`
+        (``"confirmed"``, ``"contradicted"`` or ``"inconclusive"``).
+    """
+    if not np.isfinite(design_power(members)["detectable_tau"]):
+        return f"no verdict: n = {members} cannot reach p < {SIGNIFICANCE:g}"
+    return verdict(tau, p)
+
+
 def _untrained(config: TrainConfig) -> torch.nn.Module:
     """The initialised model of ``config``, built without touching the global torch RNG."""
     with torch.random.fork_rng(devices=[]):
@@ -223,7 +357,8 @@ def series_table(
     Returns
     -------
     pandas.DataFrame
-        Columns ``series, member, knob, knob_value, depth, width, seed, train_acc, test_acc,
+        Columns ``series, member, knob, knob_value, depth, width, seed, epochs, train_acc,
+        plateau_gain`` (:func:`plateau_gain` of the model's learning curve), ``test_acc,
         failed, status, convention``, then :data:`~htsr_utils.engine.metrics.SUMMARY_METRICS` over
         all analyzed matrices, then the same with prefix ``shared_`` over the matrices of
         :func:`shared_layers`.  ``failed`` follows the rule of the module docstring;
@@ -237,15 +372,48 @@ def series_table(
             status = f"train accuracy {m.train_acc:.2f} < {MIN_TRAIN_ACC}"
         rows.append({"series": series.name, "member": member_name(c), "knob": series.knob,
                      "knob_value": getattr(c, series.knob), "depth": c.depth, "width": c.width,
-                     "seed": c.seed, "train_acc": m.train_acc, "test_acc": m.test_acc,
+                     "seed": c.seed, "epochs": c.epochs, "train_acc": m.train_acc,
+                     "plateau_gain": plateau_gain(m.epoch_train_acc), "test_acc": m.test_acc,
                      "failed": status != OK, "status": status, "convention": convention}
                     | summary_metrics(details)
                     | summary_metrics(None if details is None else details[details["layer"].isin(shared)], "shared_"))
     return metrics_table(rows, prefixes=("", "shared_"))
 
 
+def member_means(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGATIVE) -> pd.DataFrame:
+    """Per series, convention and member: means and spreads over the seeds that trained.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`series_table`, any number of series and conventions.
+    metrics : sequence of str
+        Averages to take (each also with the ``shared_`` prefix).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per series, convention and member (in series order): ``series, convention,
+        knob_value, member, seeds`` (that trained), ``n_failed``, then for ``train_acc,
+        test_acc`` and every metric ``<column>`` (mean over those seeds), ``<column>_min``,
+        ``<column>_max`` (the seed spread); all NaN for a member no seed of which trained.
+    """
+    columns = ["train_acc", "test_acc", *[c for m in metrics for c in (m, f"shared_{m}")]]
+    rows = []
+    for (name, convention, value), group in table.groupby(["series", "convention", "knob_value"], sort=False):
+        good = group[~group["failed"]]
+        row = {"series": name, "convention": convention, "knob_value": value, "member": group["member"].iloc[0],
+               "seeds": len(good), "n_failed": int(group["failed"].sum())}
+        for column in columns:
+            values = good[column].astype(float)
+            row |= {column: values.mean(), f"{column}_min": values.min(), f"{column}_max": values.max()}
+        rows.append(row)
+    return (pd.DataFrame(rows).sort_values(["series", "convention", "knob_value"], kind="stable")
+            .reset_index(drop=True))
+
+
 def series_scores(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGATIVE) -> pd.DataFrame:
-    """Notebook 08's scores per series, convention and metric, over all and shared matrices.
+    """The test of the rule per series, convention and metric, over all and shared matrices.
 
     Parameters
     ----------
@@ -257,28 +425,35 @@ def series_scores(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGATI
     Returns
     -------
     pandas.DataFrame
-        Columns ``series, convention, metric, matrices`` (``"all"`` or ``"shared"``), ``n``
-        (members x seeds that trained), ``n_failed``, ``rmse``, ``r2`` (OLS of test accuracy
-        in percent on the metric), ``kendall_tau``, ``kendall_p`` (all seeds pooled),
-        ``seeds``, ``tau_seed_min``, ``tau_seed_max`` (Kendall's tau within each seed, over
-        the members), ``seeds_negative`` (seeds with tau < 0) and ``verdict``.
+        Columns ``series, convention, metric, matrices`` (``"all"`` or ``"shared"``),
+        ``members`` (members with a mean, :func:`member_means`), ``n_failed`` (models),
+        ``kendall_tau``, ``kendall_p`` (per-member means), ``smallest_p`` and
+        ``detectable_tau`` (:func:`design_power` of ``members``), ``rmse``, ``r2`` (OLS of
+        mean test accuracy in percent on the mean metric), ``seeds``, ``tau_seed_min``,
+        ``tau_seed_max`` (Kendall's tau within each seed, over the members),
+        ``seeds_negative`` (seeds with tau < 0) and ``verdict`` (:func:`series_verdict`).
     """
+    means = member_means(table, metrics)
     rows = []
     for (name, convention), group in table.groupby(["series", "convention"], sort=False):
         good = group[~group["failed"]]
+        member = means[(means["series"] == name) & (means["convention"] == convention)]
         for metric in metrics:
             for matrices, column in (("all", metric), ("shared", f"shared_{metric}")):
-                fit = ols_fit(good[column], 100 * good["test_acc"])
-                tau, p = kendall_tau(good[column], good["test_acc"], min_n=MIN_GROUP_SIZE)
+                usable = member[np.isfinite(member[column]) & np.isfinite(member["test_acc"])]
+                fit = ols_fit(usable[column], 100 * usable["test_acc"])
+                tau, p = kendall_tau(usable[column], usable["test_acc"], min_n=MIN_GROUP_SIZE)
+                power = design_power(len(usable))
                 per_seed = [kendall_tau(s[column], s["test_acc"], min_n=MIN_GROUP_SIZE)[0]
                             for _, s in good.groupby("seed")]
                 per_seed = [t for t in per_seed if np.isfinite(t)]
                 rows.append({"series": name, "convention": convention, "metric": metric,
-                             "matrices": matrices, "n": fit["n"], "n_failed": int(group["failed"].sum()),
-                             "rmse": fit["rmse"], "r2": fit["r2"], "kendall_tau": tau, "kendall_p": p,
-                             "seeds": len(per_seed),
+                             "matrices": matrices, "members": len(usable),
+                             "n_failed": int(group["failed"].sum()), "kendall_tau": tau, "kendall_p": p,
+                             "smallest_p": power["smallest_p"], "detectable_tau": power["detectable_tau"],
+                             "rmse": fit["rmse"], "r2": fit["r2"], "seeds": len(per_seed),
                              "tau_seed_min": min(per_seed, default=np.nan),
                              "tau_seed_max": max(per_seed, default=np.nan),
                              "seeds_negative": sum(t < 0 for t in per_seed),
-                             "verdict": verdict(tau, p)})
+                             "verdict": series_verdict(tau, p, len(usable))})
     return pd.DataFrame(rows)

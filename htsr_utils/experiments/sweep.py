@@ -6,7 +6,9 @@ with every value of one :class:`~htsr_utils.experiments.training.TrainConfig` fi
 field is fixed.  :func:`sweep_configs` lists the configurations (trained, offline,
 deterministically and cached, by :func:`~htsr_utils.experiments.training.train_models`) and
 :func:`sweep_metrics` gives one row per trained model with its accuracies and every
-:func:`htsr_utils.summarize` metric.
+:func:`htsr_utils.summarize` metric; :func:`sweep_verdicts` applies the rule of notebook 09
+(the one of notebook 11, :func:`~htsr_utils.experiments.series.series_verdict`) per dataset
+and metric, with the knob itself as the baseline a metric has to beat.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..engine.conventions import get_convention
-from .analysis import analyze_models, metrics_table, summary_metrics
+from ..paper.regression import rank_correlations
+from .analysis import PREDICTED_NEGATIVE, analyze_models, metrics_table, summary_metrics
+from .series import design_power, series_verdict
 from .training import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_SEEDS,
@@ -27,7 +31,7 @@ from .training import (
     knob_configs,
 )
 
-__all__ = ["KNOB_DEFAULTS", "knob_values", "sweep_configs", "sweep_metrics"]
+__all__ = ["KNOB_DEFAULTS", "knob_values", "sweep_configs", "sweep_metrics", "sweep_verdicts"]
 
 #: Default values of each knob.
 KNOB_DEFAULTS: dict[str, tuple] = {
@@ -126,3 +130,38 @@ def sweep_metrics(models: Sequence[TrainedModel], convention: str = "sdm2020") -
     table = metrics_table(rows)
     table.attrs["convention"] = convention
     return table
+
+
+def sweep_verdicts(table: pd.DataFrame, metrics: Sequence[str] = PREDICTED_NEGATIVE) -> pd.DataFrame:
+    """The rule per dataset and metric, over every model of the sweep, against the knob as baseline.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`sweep_metrics` (one per trained model, every knob value and seed).
+    metrics : sequence of str
+        Metrics to test; one undefined or constant for a dataset's models is left out there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(dataset, metric)``, the metrics then ``knob_value`` per dataset: the
+        columns of :func:`~htsr_utils.paper.regression.rank_correlations` (``spearman,
+        spearman_p, kendall_tau, kendall_p, n``), ``detectable_tau`` (the smallest ``|tau|``
+        that ``n`` models can show at p < 0.05, :func:`~htsr_utils.experiments.series.design_power`),
+        ``verdict`` (:func:`~htsr_utils.experiments.series.series_verdict`; ``"baseline"``
+        for the knob's own row, which is no HT-SR metric) and ``beats_knob`` (``|tau|`` above
+        that of the knob value on the same models; False for the knob's own row).
+    """
+    parts = {}
+    for dataset, group in table.groupby("dataset", sort=False):
+        usable = [m for m in [*metrics, "knob_value"] if group[m].nunique() > 1]
+        result = rank_correlations(group, usable)
+        knob_tau = abs(result.loc["knob_value", "kendall_tau"]) if "knob_value" in result.index else float("nan")
+        result["detectable_tau"] = [design_power(int(n))["detectable_tau"] for n in result["n"]]
+        result["verdict"] = [series_verdict(t, p, int(n)) if metric != "knob_value" else "baseline"
+                             for metric, t, p, n in zip(result.index, result["kendall_tau"], result["kendall_p"],
+                                                        result["n"])]
+        result["beats_knob"] = (result["kendall_tau"].abs() > knob_tau) & (result.index != "knob_value")
+        parts[dataset] = result
+    return pd.concat(parts, names=["dataset", "metric"])

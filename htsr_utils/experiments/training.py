@@ -198,6 +198,10 @@ class TrainedModel:
         Wall-clock training time (of the original run when loaded from the cache).
     from_cache : bool
         Whether the model was loaded from the cache instead of trained now.
+    epoch_train_acc : tuple of float
+        Per epoch, the fraction of training examples its mini-batches classified correctly
+        as they were trained on (the learning curve, at no extra cost); empty for a cache
+        entry written before it was recorded.
     """
 
     model: nn.Sequential
@@ -206,6 +210,7 @@ class TrainedModel:
     test_acc: float
     train_seconds: float
     from_cache: bool
+    epoch_train_acc: tuple[float, ...] = ()
 
 
 # --------------------------------------------------------------------------- training
@@ -241,21 +246,29 @@ def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, chunk: int = 1
     return correct / len(y)
 
 
-def _fit(config: TrainConfig, data: Dataset) -> nn.Sequential:
-    """Train a freshly initialised model with SGD for ``config.epochs`` epochs."""
+def _fit(config: TrainConfig, data: Dataset) -> tuple[nn.Sequential, tuple[float, ...]]:
+    """Train a freshly initialised model with SGD for ``config.epochs`` epochs.
+
+    Returns the model and, per epoch, the fraction of its mini-batch predictions that were right.
+    """
     with _deterministic(config.seed):
         model = build_model(config, data.in_features)
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
         loss_fn = nn.CrossEntropyLoss()
         order = torch.Generator().manual_seed(config.seed)
         model.train()
+        curve = []
         for _ in range(config.epochs):
             perm = torch.randperm(len(data.y_train), generator=order)
+            correct = 0
             for batch in perm.split(config.batch_size):
                 optimizer.zero_grad(set_to_none=True)
-                loss_fn(model(data.X_train[batch]), data.y_train[batch]).backward()
+                logits = model(data.X_train[batch])
+                loss_fn(logits, data.y_train[batch]).backward()
                 optimizer.step()
-    return model.eval()
+                correct += int((logits.detach().argmax(dim=1) == data.y_train[batch]).sum())
+            curve.append(correct / len(data.y_train))
+    return model.eval(), tuple(curve)
 
 
 def _cache_stem(config: TrainConfig) -> str:
@@ -274,6 +287,7 @@ def _save(result: TrainedModel, in_features: int, cache_dir: Path) -> None:
         "train_acc": result.train_acc,
         "test_acc": result.test_acc,
         "train_seconds": result.train_seconds,
+        "epoch_train_acc": list(result.epoch_train_acc),
         "torch_version": torch.__version__,
     }
     write_entry(cache_dir, _cache_stem(result.config), {"pt": buffer.getvalue()}, meta)
@@ -294,6 +308,7 @@ def _load(config: TrainConfig, cache_dir: Path) -> TrainedModel | None:
         test_acc=meta["test_acc"],
         train_seconds=meta["train_seconds"],
         from_cache=True,
+        epoch_train_acc=tuple(meta.get("epoch_train_acc", ())),
     )
 
 
@@ -322,7 +337,7 @@ def train_model(config: TrainConfig, cache_dir: Path | None = None) -> TrainedMo
         return cached
     data = load_dataset(config.dataset)
     start = time.perf_counter()
-    model = _fit(config, data)
+    model, curve = _fit(config, data)
     result = TrainedModel(
         model=model,
         config=config,
@@ -330,6 +345,7 @@ def train_model(config: TrainConfig, cache_dir: Path | None = None) -> TrainedMo
         test_acc=_accuracy(model, data.X_test, data.y_test),
         train_seconds=time.perf_counter() - start,
         from_cache=False,
+        epoch_train_acc=curve,
     )
     _save(result, data.in_features, cache_dir)
     return result
