@@ -212,13 +212,20 @@ def test_write_notebook_report_forms(tmp_path):
 
 def _main_job_models(number: str) -> list[str]:
     """The models notebook ``number`` analyzes in the main job (``quick=False``): its parameters
-    cell, then its model-list cell (the first code cell that sets ``models``), run here."""
+    cell, the cells before its model list and that cell up to the line that sets ``models``
+    (imports, the family's models), run here."""
     notebook = next((REPO / "notebooks").glob(f"{number}_*.ipynb"))
     code = [cell for cell in nbformat.read(notebook, 4).cells if cell.cell_type == "code"]
     namespace: dict = {}
     exec(next(c.source for c in code if "parameters" in c.metadata.get("tags", [])), namespace)
     namespace["quick"] = False
-    exec(next(c.source for c in code if re.search(r"^models = ", c.source, flags=re.M)), namespace)
+    listing = next(i for i, c in enumerate(code) if re.search(r"^models = ", c.source, flags=re.M))
+    for cell in code[:listing]:
+        if "parameters" not in cell.metadata.get("tags", []):
+            exec(cell.source, namespace)
+    lines = code[listing].source.splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("models = "))
+    exec("\n".join(lines[:end + 1]), namespace)
     return list(namespace["models"])
 
 
