@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from htsr_utils.engine.esd import esd
 from htsr_utils.engine.farms import (
     FARMS_DEFAULTS,
     farms_alpha,
@@ -23,7 +24,6 @@ from htsr_utils.engine.farms import (
     farms_esd,
     farms_grid,
 )
-from htsr_utils.engine.esd import esd
 from htsr_utils.engine.hill import hill_alpha
 from htsr_utils.engine.metrics import analyze
 

@@ -67,7 +67,7 @@ def test_interrupt_stops_every_worker_after_its_current_unit(monkeypatch):
                 _thread.interrupt_main()
         if not release.wait(HANG_S):
             release.set()  # the interrupt never came: let the run finish, and the test fail
-        return gram(stack)
+        return gram(stack, *args)
 
     monkeypatch.setattr(esd_module, "_gram", held_unit)
     rng = np.random.default_rng(1)
