@@ -4,7 +4,9 @@ The default forms the Gram matrix in float64 and calls a symmetric eigensolver. 
 ``N x M`` matrix with ``N >= M`` that costs ``N M^2`` flops for the (symmetric) product plus
 ``O(M^3)`` for the eigenvalues, several times cheaper than the singular value decomposition of
 ``W`` itself.  Float32 weights are exactly representable in float64, so the product is
-accumulated in float64 with no loss.  On the CPU the products use NumPy (OpenBLAS ``dsyrk``);
+accumulated in float64 with no loss.  A bfloat16 / float16 tensor is converted (exactly) one
+unit of work at a time, where its product is formed, so a half-precision model is held at its
+stored size.  On the CPU the products use NumPy (OpenBLAS ``dsyrk``);
 PyTorch serves ``device="cuda"``.
 
 How the CPU work is scheduled (the measurements behind each choice:
@@ -17,6 +19,9 @@ How the CPU work is scheduled (the measurements behind each choice:
 - :func:`esd_many` schedules the matrices of many layers together (a whole model): the work
   is cut into units of similar cost and the costliest run first, so both cores stay busy to
   the end instead of waiting on one layer's last matrix.
+- :func:`esd_stream` does the same for a model read in windows of layers (a checkpoint
+  streamed from disk): the next window's units start as soon as every unit of the current
+  one has started, so the cores do not idle while a window's last eigensolver runs.
 - A matrix whose product alone is large (``N M^2 >= 2e10`` and ``N >= 2 ROW_BLOCK``; vgg16's
   25088 x 4096 layer) is multiplied in blocks of :data:`ROW_BLOCK` rows, one unit per block,
   ``W^T W = sum_b W_b^T W_b`` summed in block order, so the result does not depend on the
@@ -34,7 +39,8 @@ import heapq
 import itertools
 import sys
 import threading
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from collections import deque
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 
@@ -44,7 +50,7 @@ if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at imp
     import torch
     from tqdm import tqdm
 
-__all__ = ["DTYPES", "Precision", "check_device", "esd", "esd_many"]
+__all__ = ["DTYPES", "Precision", "check_device", "check_precision", "esd", "esd_many", "esd_stream"]
 
 #: Python threads sharing the matrices (usable CPUs).
 N_WORKERS: int = N_CPUS
@@ -72,6 +78,11 @@ Precision = Literal["float64", "float32"]
 
 #: The floating-point type of the products and eigensolvers of each precision.
 DTYPES: dict[str, type] = {"float64": np.float64, "float32": np.float32}
+
+#: Windows of :func:`esd_stream` being solved at a time.
+WINDOWS_IN_FLIGHT = 2
+
+T = TypeVar("T")
 
 
 def esd(weights: np.ndarray | torch.Tensor, *, method: Method = "gram", device: str = "cpu",
@@ -144,26 +155,120 @@ def esd_many(
     list of ndarray
         ``esd(batch)`` for each batch, in order.
     """
+    [(_, spectra)] = esd_stream([(None, batches)], method=method, device=device, progress=progress,
+                                count=count, precision=precision)
+    return spectra
+
+
+def esd_stream(
+    windows: Iterable[tuple[T, Sequence[np.ndarray | torch.Tensor]]],
+    *,
+    method: Method = "gram",
+    device: str = "cpu",
+    progress: tqdm | None = None,
+    count: Literal["matrices", "work"] = "matrices",
+    precision: Precision = "float64",
+) -> Iterator[tuple[T, list[np.ndarray]]]:
+    """:func:`esd_many` of each window of batches, in order, consecutive windows overlapped.
+
+    For a model read a few layers at a time (a checkpoint streamed from disk).  On the CPU
+    the next window is taken from ``windows`` as soon as every unit of work of the current
+    one has started, and its units run on the cores that the current window's last units
+    leave idle; the current window keeps precedence.  At most :data:`WINDOWS_IN_FLIGHT`
+    windows are being solved at a time.  On a PyTorch device each window is solved in turn.
+    The results are those of :func:`esd_many` on each window.
+
+    Parameters
+    ----------
+    windows : iterable of (tag, sequence of arrays or tensors)
+        The batches of each window (shapes as for :func:`esd_many`), with a tag of the
+        caller's (e.g. the layers they belong to).
+    method, device, progress, count, precision
+        As for :func:`esd_many`; with ``count="work"`` the bar's ``total`` grows as each
+        window is taken.
+
+    Yields
+    ------
+    (tag, list of ndarray)
+        Each window's tag and ``esd_many(batches)``, in the order of ``windows``.
+
+    Raises
+    ------
+    ValueError
+        If ``method``, ``precision``, ``count`` or ``device`` is unknown (before any window
+        is taken), or a batch is not 2-D or 3-D.
+    """
     if method not in ("gram", "svd"):
         raise ValueError(f"method must be 'gram' or 'svd', not {method!r}")
-    if precision not in DTYPES:
-        raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
-    dtype = DTYPES[precision]
-    check_device(device)
-    stacks = [_tall_stack(batch) for batch in batches]
+    check_precision(precision)
     if count not in ("matrices", "work"):
         raise ValueError(f"count must be 'matrices' or 'work', not {count!r}")
-    if progress is not None and count == "work":
-        progress.total += sum(_stack_cost(s, method) for s in stacks)
-        progress.refresh()
-    if device == "cpu":
-        outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
-        _Schedule(N_WORKERS, progress, count).run(_plan(stacks, outs, method, dtype))
-    else:
-        outs = _esd_torch_many(stacks, method, device, dtype, progress, count)
-    for out in outs:
-        np.maximum(out, 0.0, out=out)
-    return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
+    check_device(device)
+    return _stream(iter(windows), method, device, progress, count, DTYPES[precision])
+
+
+def _stream(windows: Iterator, method: str, device: str, progress: tqdm | None, count: str,
+            dtype: type) -> Iterator[tuple]:
+    def take() -> tuple | None:
+        window = next(windows, None)
+        if window is None:
+            return None
+        tag, batches = window
+        stacks = [_tall_stack(batch) for batch in batches]
+        if progress is not None and count == "work":
+            progress.total += sum(_stack_cost(s, method) for s in stacks)
+            progress.refresh()
+        return tag, batches, stacks
+
+    def result(batches: Sequence, outs: list[np.ndarray]) -> list[np.ndarray]:
+        for out in outs:
+            np.maximum(out, 0.0, out=out)
+        return [out[0] if batch.ndim == 2 else out for batch, out in zip(batches, outs)]
+
+    if device != "cpu":
+        while (window := take()) is not None:
+            tag, batches, stacks = window
+            yield tag, result(batches, _esd_torch_many(stacks, method, device, dtype, progress, count))
+        return
+    schedule = _Schedule(N_WORKERS, progress, count)
+    in_flight: deque = deque()
+    exhausted = False
+    with one_thread_per_call():
+        try:
+            while True:
+                if not exhausted and len(in_flight) < WINDOWS_IN_FLIGHT and schedule.all_started():
+                    window = take()
+                    if window is None:
+                        exhausted = True
+                    else:
+                        tag, batches, stacks = window
+                        outs = [np.empty((s.shape[0], s.shape[2])) for s in stacks]
+                        in_flight.append((tag, batches, outs, schedule.submit_window(
+                            _plan(stacks, outs, method, dtype))))
+                    continue
+                if not in_flight:
+                    break
+                tag, batches, outs, number = in_flight[0]
+                if schedule.wait(number, wake_when_started=not exhausted
+                                 and len(in_flight) < WINDOWS_IN_FLIGHT):
+                    in_flight.popleft()
+                    yield tag, result(batches, outs)
+            schedule.close()
+        finally:
+            schedule.stop()
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`DTYPES`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the value and the choices.
+    """
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
+    return precision
 
 
 def check_device(device: str) -> str:
@@ -210,8 +315,15 @@ def _is_tensor(array: object) -> bool:
 
 
 def _as_dtype(stack: np.ndarray | torch.Tensor, dtype: type) -> np.ndarray:
+    """``stack`` as a NumPy array of ``dtype`` (a half-precision tensor is converted exactly)."""
     if _is_tensor(stack):
-        stack = stack.detach().cpu().numpy()
+        import torch
+
+        stack = stack.detach().cpu()
+        if stack.dtype in (torch.bfloat16, torch.float16):
+            torch.set_num_threads(1)  # OpenMP keeps the limit per thread
+            stack = stack.to(torch.float64 if dtype is np.float64 else torch.float32)
+        stack = stack.numpy()
     return np.asarray(stack, dtype=dtype)
 
 
@@ -332,12 +444,14 @@ class _BlockedGram:
 
 
 class _Schedule:
-    """Run jobs on ``n_workers`` threads, highest priority first; jobs may submit more jobs.
+    """Run jobs on ``n_workers`` threads, window by window, highest priority first.
 
-    The workers are daemon threads and the calling thread waits for them in short timed
-    joins, so a ``KeyboardInterrupt`` reaches it at once.  It then sets a stop flag: no
-    worker starts another unit, each ends after the unit it is in (a BLAS / LAPACK call
-    cannot be cancelled), and the interrupt propagates without waiting for them.
+    Jobs come in windows (:meth:`submit_window`); a job of an earlier window runs before any
+    of a later one, and a job may submit follow-up jobs (to its own window).  The workers
+    are daemon threads and the calling thread waits for them in short timed waits
+    (:meth:`wait`), so a ``KeyboardInterrupt`` reaches it at once.  It then calls
+    :meth:`stop`: no worker starts another unit, each ends after the unit it is in (a BLAS /
+    LAPACK call cannot be cancelled), and the interrupt propagates without waiting for them.
     """
 
     #: Seconds between the calling thread's checks for an interrupt.
@@ -349,16 +463,30 @@ class _Schedule:
         self.count = count
         self._heap: list = []
         self._order = itertools.count()
-        self._pending = 0
+        self._windows = itertools.count()
+        self._outstanding: dict[int, int] = {}
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
         self._error: BaseException | None = None
         self._stop = False
+        self._closed = False
         self._cv = threading.Condition()
 
-    def submit(self, priority: float, job: Callable) -> None:
+    def submit_window(self, units: Sequence[tuple[float, Callable]]) -> int:
+        """Queue the ``(priority, job)`` units of a new window; returns the window's number."""
+        number = next(self._windows)
         with self._cv:
-            heapq.heappush(self._heap, (-priority, next(self._order), job))
-            self._pending += 1
-            self._cv.notify()
+            self._outstanding[number] = 0
+            for priority, job in units:
+                self._push(number, priority, job)
+        if len(self._threads) < min(self.n_workers, len(units)):
+            self._start(min(self.n_workers, len(units)) - len(self._threads))
+        return number
+
+    def submit(self, priority: float, job: Callable) -> None:
+        """Queue a follow-up job, in the window of the job that submits it."""
+        with self._cv:
+            self._push(self._local.window, priority, job)
 
     def done(self, matrices: int, work: float) -> None:
         """Advance the progress bar by the matrices finished or the multiply-adds done."""
@@ -367,27 +495,35 @@ class _Schedule:
                 if not self._stop:
                     self.progress.update(work if self.count == "work" else matrices)
 
-    def run(self, units: Sequence[tuple[float, Callable]]) -> None:
-        for priority, job in units:
-            self.submit(priority, job)
-        with one_thread_per_call():
-            n_threads = min(self.n_workers, len(units))
-            if n_threads <= 1:
-                self._work()
-            else:
-                threads = [threading.Thread(target=self._work, name=f"htsr-esd-{i}", daemon=True)
-                           for i in range(n_threads)]
-                try:
-                    for thread in threads:
-                        thread.start()
-                    for thread in threads:
-                        while thread.is_alive():
-                            thread.join(self.POLL_S)
-                except BaseException:
-                    self.stop()
-                    raise
-        if self._error is not None:
-            raise self._error
+    def all_started(self) -> bool:
+        """Whether every queued job has started."""
+        with self._cv:
+            return not self._heap
+
+    def wait(self, number: int, wake_when_started: bool = False) -> bool:
+        """Wait (at most :attr:`POLL_S`) until window ``number`` is done; whether it is.
+
+        With ``wake_when_started``, return early once every queued job has started.  A
+        worker's error is raised here.
+        """
+        with self._cv:
+            self._cv.wait_for(lambda: self._error is not None or not self._outstanding[number]
+                              or (wake_when_started and not self._heap), self.POLL_S)
+            if self._error is not None:
+                raise self._error
+            if self._outstanding[number]:
+                return False
+            del self._outstanding[number]
+            return True
+
+    def close(self) -> None:
+        """No more windows: the workers end when the queue is empty."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(self.POLL_S)
 
     def stop(self) -> None:
         """Let no worker start another unit."""
@@ -395,22 +531,35 @@ class _Schedule:
             self._stop = True
             self._cv.notify_all()
 
+    def _push(self, number: int, priority: float, job: Callable) -> None:
+        heapq.heappush(self._heap, (number, -priority, next(self._order), job))
+        self._outstanding[number] += 1
+        self._cv.notify()
+
+    def _start(self, n_threads: int) -> None:
+        for _ in range(n_threads):
+            thread = threading.Thread(target=self._work, name=f"htsr-esd-{len(self._threads)}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
     def _work(self) -> None:
         while True:
             with self._cv:
-                while not self._heap and self._pending and self._error is None and not self._stop:
+                while not self._heap and not self._closed and self._error is None and not self._stop:
                     self._cv.wait()
                 if not self._heap or self._error is not None or self._stop:
                     return
-                _, _, job = heapq.heappop(self._heap)
+                number, _, _, job = heapq.heappop(self._heap)
+                self._cv.notify_all()  # the caller may be waiting for every job to start
+            self._local.window = number
             try:
                 job(self)
-            except BaseException as error:  # re-raised by run() in the caller's thread
+            except BaseException as error:  # re-raised by wait() in the caller's thread
                 with self._cv:
                     self._error = self._error or error
             finally:
                 with self._cv:
-                    self._pending -= 1
+                    self._outstanding[number] -= 1
                     self._cv.notify_all()
 
 

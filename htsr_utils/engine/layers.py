@@ -74,16 +74,18 @@ class SkippedLayer:
 class LayerWeights:
     """All matrices of one layer, stacked: ``batch`` has shape ``(k, N, M)``, ``N >= M``.
 
-    ``scale`` multiplies every matrix (convention scaling); ``pooled`` means the ``k``
-    ESDs form one pooled ESD; ``below_min_dim`` marks matrices kept only for the log
-    spectral norm (natcomm2021).
+    ``batch`` is a float32 / float64 NumPy array, or for bfloat16 / float16 weights a tensor
+    of the stored dtype (converted exactly where its Gram matrix is formed; :meth:`float_batch`
+    gives it as floats).  ``scale`` multiplies every matrix (convention scaling); ``pooled``
+    means the ``k`` ESDs form one pooled ESD; ``below_min_dim`` marks matrices kept only for
+    the log spectral norm (natcomm2021).
     """
 
     layer: str
     layer_type: str
     layer_index: int
     positions: tuple[tuple[int, ...] | None, ...]
-    batch: np.ndarray
+    batch: np.ndarray | torch.Tensor
     scale: float
     pooled: bool
     below_min_dim: bool
@@ -92,6 +94,18 @@ class LayerWeights:
     def shape(self) -> tuple[int, int]:
         """``(N, M)`` of each matrix."""
         return int(self.batch.shape[1]), int(self.batch.shape[2])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of ``batch`` as stored."""
+        batch = self.batch
+        return batch.nbytes if isinstance(batch, np.ndarray) else batch.numel() * batch.element_size()
+
+    def float_batch(self) -> np.ndarray:
+        """``batch`` as a float32 / float64 NumPy array (half precision converted exactly)."""
+        if isinstance(self.batch, torch.Tensor):
+            return self.batch.float().numpy()
+        return self.batch
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,7 @@ def weight_matrices(model: ModelLike, convention: str | Convention = "sdm2020", 
         if item.below_min_dim:
             continue
         n, m = item.shape
-        for position, matrix in zip(item.positions, item.batch):
+        for position, matrix in zip(item.positions, item.float_batch()):
             scaled = matrix * item.scale if item.scale != 1.0 else matrix
             matrices.append(WeightMatrix(item.layer, item.layer_type, position, n, m, scaled))
     return Extraction(matrices, skipped)
@@ -409,16 +423,25 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{weight.dtype} weights are quantized (their "
                                               "scales are stored apart): not analyzed")
     w = weight.detach().to("cpu")
-    if w.dtype not in (torch.float32, torch.float64):
-        w = w.float()
-    # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
-    # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
-    w = w.numpy()
-    batch, positions = _stack_slices(w, layer_type, groups, conv)
+    if w.dtype in _HALF_EXPONENT_BITS and (w.ndim == 2 or layer_type == "Experts"):
+        # Kept as stored (half the memory of float32) until its Gram matrix is formed, in
+        # row blocks converted to float64 exactly (htsr_utils.engine.esd).
+        batch, positions = _stack_slices(w, layer_type, groups, conv)
+        magnitude = np.bitwise_and(w.view(torch.int16).numpy(), 0x7FFF)  # sign bit cleared
+        inf = _HALF_EXPONENT_BITS[w.dtype]  # the smallest magnitude of an Inf / NaN
+        n_bad = int(np.count_nonzero(magnitude >= inf)) if magnitude.size and magnitude.max() >= inf else 0
+    else:
+        if w.dtype not in (torch.float32, torch.float64):
+            w = w.float()
+        # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
+        # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
+        w = w.numpy()
+        batch, positions = _stack_slices(w, layer_type, groups, conv)
+        n_bad = None
     if batch is None:
         return SkippedLayer(name, layer_type, positions)
     if batch.shape[1] < batch.shape[2]:
-        batch = batch.transpose(0, 2, 1)
+        batch = batch.transpose(1, 2) if isinstance(batch, torch.Tensor) else batch.transpose(0, 2, 1)
     n, m = int(batch.shape[1]), int(batch.shape[2])
     below = m < conv.min_dim and (conv.min_dim_scope == "all" or layer_type == "Conv2d")
     if below and not conv.small_in_spectral_norm:
@@ -431,7 +454,8 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
     if conv.max_n and n > conv.max_n:
         return SkippedLayer(name, layer_type, f"N = {n} > max_n = {conv.max_n}")
-    n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
+    if n_bad is None:
+        n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
     if n_bad:  # checked only on what is analyzed
         raise NonFiniteWeightsError(
             f"layer {name or '<root>'!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
@@ -448,9 +472,13 @@ def _layer_weights(
     )
 
 
+#: Half-precision dtypes kept as stored, and the bits of +Inf (a larger magnitude is a NaN).
+_HALF_EXPONENT_BITS = {torch.bfloat16: 0x7F80, torch.float16: 0x7C00}
+
+
 def _stack_slices(
-    w: np.ndarray, layer_type: str, groups: int, conv: Convention
-) -> tuple[np.ndarray | None, tuple | str]:
+    w: np.ndarray | torch.Tensor, layer_type: str, groups: int, conv: Convention
+) -> tuple[np.ndarray | torch.Tensor | None, tuple | str]:
     """Stack a weight into ``(k, out, in)`` matrices, with their positions (or a skip reason)."""
     if w.ndim == 2:
         return w[None], (None,)

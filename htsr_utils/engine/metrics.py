@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .conventions import Convention, get_convention
-from .esd import DTYPES, Precision, check_device, esd_many
+from .esd import DTYPES, Precision, check_device, check_precision, esd_stream
 from .farms import FARMS_DEFAULTS, farms_alpha
 from .hill import hill_alpha
 from .layers import LayerWeights, ModelLike, NoAnalyzableLayersError, SkippedLayer, iter_layers
@@ -22,10 +22,11 @@ from .powerlaw_fit import fit_powerlaw
 WINDOW_BYTES = 1 << 31
 
 #: The window of a checkpoint read from disk (a path): smaller, and the next window is read
-#: while the current one is solved (:func:`htsr_utils.engine.parallel.prefetch`), so that the
-#: memory the analysis holds is about two windows or two of the largest layers, whatever the
-#: size of the checkpoint.
-STREAM_WINDOW_BYTES = 1 << 28
+#: while the current ones are solved (:func:`htsr_utils.engine.parallel.prefetch`; two
+#: windows overlap in :func:`htsr_utils.engine.esd.esd_stream`), so that the memory the
+#: analysis holds is about three windows or three of the largest layers, whatever the size
+#: of the checkpoint.
+STREAM_WINDOW_BYTES = 1 << 27
 
 #: Columns of the per-matrix table, in order.
 DETAIL_COLUMNS = [
@@ -161,6 +162,7 @@ def analyze_with_esds(
     """
     conv = get_convention(convention)
     check_device(device)
+    check_precision(precision)
     estimators = check_estimators(estimators)
     rows: list[dict] = []
     esds: list[np.ndarray] = []
@@ -172,11 +174,13 @@ def analyze_with_esds(
             windows = prefetch(_windows(items, STREAM_WINDOW_BYTES))
         else:
             windows = _windows(items, WINDOW_BYTES)
-        for window in windows:
-            layers = [item for item in window if isinstance(item, LayerWeights)]
+        batches = (([item for item in window if isinstance(item, LayerWeights)], window)
+                   for window in windows)
+        solved = esd_stream((((layers, window), [item.batch for item in layers])
+                             for layers, window in batches),
+                            device=device, progress=bar, count="work", precision=precision)
+        for (layers, window), spectra in solved:
             skipped.extend(item for item in window if isinstance(item, SkippedLayer))
-            spectra = esd_many([item.batch for item in layers], device=device, progress=bar,
-                               count="work", precision=precision)
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv, precision, estimators):
                     rows.append(row)
@@ -284,7 +288,7 @@ def _windows(
     for item in items:
         window.append(item)
         if isinstance(item, LayerWeights):
-            size += item.batch.nbytes
+            size += item.nbytes
         if size >= max_bytes:
             yield window
             window, size = [], 0
@@ -302,10 +306,10 @@ def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precisi
         evals = evals[:, 1:]
     if item.pooled:
         spectra = [(None, np.sort(evals.ravel()), frob_sq.sum())]
-        matrices = [item.batch]
+        matrices = [item.float_batch()] if "farms" in estimators else [None]
     else:
         spectra = [(slice_label(p), e, f) for p, e, f in zip(item.positions, evals, frob_sq)]
-        matrices = list(item.batch)
+        matrices = list(item.float_batch()) if "farms" in estimators else [None] * len(spectra)
     base = {"layer": item.layer, "layer_type": item.layer_type, "layer_index": item.layer_index,
             "N": n, "M": m, "Q": n / m}
     norm_factor = n if conv.divide_by_n else 1  # the norm columns are those of W itself

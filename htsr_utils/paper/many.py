@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..engine.checkpoint import open_checkpoint
 from ..engine.conventions import get_convention
-from ..engine.esd import DTYPES, Precision
+from ..engine.esd import Precision, check_precision
 from ..engine.metrics import (
     DETAIL_COLUMNS,
     ESTIMATOR_SUMMARY,
@@ -145,8 +145,7 @@ def analyze_many(
     names = list(dict.fromkeys(names))
     conv = get_convention(convention).name
     estimators = check_estimators(estimators)
-    if precision not in DTYPES:
-        raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
+    check_precision(precision)
     for name in names:
         if not is_checkpoint(name):
             get_spec(name)
