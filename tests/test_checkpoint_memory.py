@@ -3,8 +3,8 @@
 A synthetic sharded bf16 checkpoint of 3 GB whose largest tensor is 512 KB is analyzed in a
 subprocess; its peak resident memory (``VmHWM`` of ``/proc/self/status``, which counts
 memory-mapped file pages too; ``ru_maxrss`` would include the parent's memory, which a child
-inherits through fork and exec on Linux) must stay under 1.5 GB: the import, two windows of converted weights, and the work of the
-matrices in them, not the checkpoint.
+inherits through fork and exec on Linux) must stay under 1.5 GB: the import, three windows of
+weights as stored, and the work of the matrices being solved, not the checkpoint.
 """
 
 from __future__ import annotations
