@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # torch is imported where a tensor or MKL is used, not at imp
     import torch
     from tqdm import tqdm
 
-__all__ = ["DTYPES", "Precision", "check_device", "check_precision", "esd", "esd_many", "esd_stream"]
+__all__ = ["DTYPES", "Precision", "check_device", "check_precision", "esd", "esd_many", "esd_stream",
+           "tall_stack"]
 
 #: Python threads sharing the matrices (usable CPUs).
 N_WORKERS: int = N_CPUS
@@ -214,7 +215,7 @@ def _stream(windows: Iterator, method: str, device: str, progress: tqdm | None, 
         if window is None:
             return None
         tag, batches = window
-        stacks = [_tall_stack(batch) for batch in batches]
+        stacks = [tall_stack(batch) for batch in batches]
         if progress is not None and count == "work":
             progress.total += sum(_stack_cost(s, method) for s in stacks)
             progress.refresh()
@@ -236,7 +237,8 @@ def _stream(windows: Iterator, method: str, device: str, progress: tqdm | None, 
     with one_thread_per_call():
         try:
             while True:
-                if not exhausted and len(in_flight) < WINDOWS_IN_FLIGHT and schedule.all_started():
+                can_take = not exhausted and len(in_flight) < WINDOWS_IN_FLIGHT
+                if can_take and schedule.all_started():
                     window = take()
                     if window is None:
                         exhausted = True
@@ -249,8 +251,7 @@ def _stream(windows: Iterator, method: str, device: str, progress: tqdm | None, 
                 if not in_flight:
                     break
                 tag, batches, outs, number = in_flight[0]
-                if schedule.wait(number, wake_when_started=not exhausted
-                                 and len(in_flight) < WINDOWS_IN_FLIGHT):
+                if schedule.wait(number, wake_when_started=can_take):
                     in_flight.popleft()
                     yield tag, result(batches, outs)
             schedule.close()
@@ -295,8 +296,15 @@ def check_device(device: str) -> str:
     return device
 
 
-def _tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """``batch`` as ``(k, N, M)`` with ``N >= M`` (a view where possible)."""
+def tall_stack(batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``batch`` (an array or tensor, ``(N, M)`` or ``(k, N, M)``) as ``(k, N, M)`` with ``N >= M``
+    (a view where possible).
+
+    Raises
+    ------
+    ValueError
+        If ``batch`` is not 2-D or 3-D.
+    """
     if batch.ndim not in (2, 3):
         raise ValueError(f"esd expects a matrix or a batch of matrices, got shape {tuple(batch.shape)}")
     stack = batch[None] if batch.ndim == 2 else batch
@@ -479,8 +487,7 @@ class _Schedule:
             self._outstanding[number] = 0
             for priority, job in units:
                 self._push(number, priority, job)
-        if len(self._threads) < min(self.n_workers, len(units)):
-            self._start(min(self.n_workers, len(units)) - len(self._threads))
+        self._start(min(self.n_workers, len(units)) - len(self._threads))
         return number
 
     def submit(self, priority: float, job: Callable) -> None:
@@ -537,6 +544,7 @@ class _Schedule:
         self._cv.notify()
 
     def _start(self, n_threads: int) -> None:
+        """Start ``n_threads`` more workers (none if it is 0 or less)."""
         for _ in range(n_threads):
             thread = threading.Thread(target=self._work, name=f"htsr-esd-{len(self._threads)}", daemon=True)
             self._threads.append(thread)

@@ -47,6 +47,7 @@ from torch import nn
 
 from .checkpoint import Checkpoint, UnreadableTensorError, open_checkpoint
 from .conventions import Convention, get_convention
+from .esd import tall_stack
 from .transformer_layouts import attention_heads, lora_factor, split_fused_qkv
 
 ModelLike = Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
@@ -423,25 +424,18 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{weight.dtype} weights are quantized (their "
                                               "scales are stored apart): not analyzed")
     w = weight.detach().to("cpu")
-    if w.dtype in _HALF_EXPONENT_BITS and (w.ndim == 2 or layer_type == "Experts"):
-        # Kept as stored (half the memory of float32) until its Gram matrix is formed, in
-        # row blocks converted to float64 exactly (htsr_utils.engine.esd).
-        batch, positions = _stack_slices(w, layer_type, groups, conv)
-        magnitude = np.bitwise_and(w.view(torch.int16).numpy(), 0x7FFF)  # sign bit cleared
-        inf = _HALF_EXPONENT_BITS[w.dtype]  # the smallest magnitude of an Inf / NaN
-        n_bad = int(np.count_nonzero(magnitude >= inf)) if magnitude.size and magnitude.max() >= inf else 0
-    else:
+    # A half-precision matrix is kept as stored (half the memory of float32) until its Gram
+    # matrix is formed, in row blocks converted to float64 exactly (htsr_utils.engine.esd).
+    if not (w.dtype in _HALF_INF_BITS and (w.ndim == 2 or layer_type == "Experts")):
         if w.dtype not in (torch.float32, torch.float64):
             w = w.float()
         # NumPy (single-threaded) rather than torch ops from here on: on busy cores, torch's
         # OpenMP pool and OpenBLAS's threads stall each other (benchmarks/bench_esd_backends.py).
         w = w.numpy()
-        batch, positions = _stack_slices(w, layer_type, groups, conv)
-        n_bad = None
+    batch, positions = _stack_slices(w, layer_type, groups, conv)
     if batch is None:
         return SkippedLayer(name, layer_type, positions)
-    if batch.shape[1] < batch.shape[2]:
-        batch = batch.transpose(1, 2) if isinstance(batch, torch.Tensor) else batch.transpose(0, 2, 1)
+    batch = tall_stack(batch)
     n, m = int(batch.shape[1]), int(batch.shape[2])
     below = m < conv.min_dim and (conv.min_dim_scope == "all" or layer_type == "Conv2d")
     if below and not conv.small_in_spectral_norm:
@@ -454,8 +448,7 @@ def _layer_weights(
         return SkippedLayer(name, layer_type, f"{n_evals} eigenvalues > max_evals = {conv.max_evals}")
     if conv.max_n and n > conv.max_n:
         return SkippedLayer(name, layer_type, f"N = {n} > max_n = {conv.max_n}")
-    if n_bad is None:
-        n_bad = w.size - int(np.count_nonzero(np.isfinite(w)))
+    n_bad = _count_nonfinite(w)
     if n_bad:  # checked only on what is analyzed
         raise NonFiniteWeightsError(
             f"layer {name or '<root>'!r} ({layer_type}, shape {tuple(w.shape)}) has {n_bad} NaN/Inf entries"
@@ -473,7 +466,16 @@ def _layer_weights(
 
 
 #: Half-precision dtypes kept as stored, and the bits of +Inf (a larger magnitude is a NaN).
-_HALF_EXPONENT_BITS = {torch.bfloat16: 0x7F80, torch.float16: 0x7C00}
+_HALF_INF_BITS = {torch.bfloat16: 0x7F80, torch.float16: 0x7C00}
+
+
+def _count_nonfinite(w: np.ndarray | torch.Tensor) -> int:
+    """NaN / Inf entries of a NumPy array, or of a half-precision tensor (read from its bits)."""
+    if isinstance(w, np.ndarray):
+        return w.size - int(np.count_nonzero(np.isfinite(w)))
+    magnitude = np.bitwise_and(w.view(torch.int16).numpy(), 0x7FFF)  # sign bit cleared
+    inf = _HALF_INF_BITS[w.dtype]
+    return int(np.count_nonzero(magnitude >= inf)) if magnitude.size and magnitude.max() >= inf else 0
 
 
 def _stack_slices(

@@ -174,13 +174,10 @@ def analyze_with_esds(
             windows = prefetch(_windows(items, STREAM_WINDOW_BYTES))
         else:
             windows = _windows(items, WINDOW_BYTES)
-        batches = (([item for item in window if isinstance(item, LayerWeights)], window)
-                   for window in windows)
-        solved = esd_stream((((layers, window), [item.batch for item in layers])
-                             for layers, window in batches),
-                            device=device, progress=bar, count="work", precision=precision)
-        for (layers, window), spectra in solved:
-            skipped.extend(item for item in window if isinstance(item, SkippedLayer))
+        solved = esd_stream(_tagged_batches(windows), device=device, progress=bar, count="work",
+                            precision=precision)
+        for (layers, skipped_here), spectra in solved:
+            skipped.extend(skipped_here)
             for item, evals in zip(layers, spectra):
                 for row, spectrum in _layer_rows(item, evals, conv, precision, estimators):
                     rows.append(row)
@@ -294,6 +291,15 @@ def _windows(
             window, size = [], 0
     if window:
         yield window
+
+
+def _tagged_batches(
+    windows: Iterator[list[LayerWeights | SkippedLayer]],
+) -> Iterator[tuple[tuple[list[LayerWeights], list[SkippedLayer]], list]]:
+    """Each window as :func:`~htsr_utils.engine.esd.esd_stream` takes it: ``((layers, skipped), batches)``."""
+    for window in windows:
+        layers = [item for item in window if isinstance(item, LayerWeights)]
+        yield (layers, [item for item in window if isinstance(item, SkippedLayer)]), [item.batch for item in layers]
 
 
 def _layer_rows(item: LayerWeights, evals: np.ndarray, conv: Convention, precision: Precision,
